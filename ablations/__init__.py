@@ -1,0 +1,1 @@
+"""Ablation suite: tasks, Lightning training, grid runner, analysis and the `ablate` CLI."""

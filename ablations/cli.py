@@ -1,0 +1,55 @@
+"""`ablate`: one console script, one subcommand per user job.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and
+`main(args) -> int`; modules are imported only when their command runs, so
+`ablate list` and bad-input errors come back fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from transformer.config import ConfigError
+
+COMMANDS = {
+    "list": ("ablations.commands.list_cmd", "registered variants per kind, tasks, shipped grids"),
+    "train": ("ablations.train", "train one run into a results folder"),
+    "run": ("ablations.runner", "run an ablation grid (resumable, parallel, SLURM)"),
+    "report": ("ablations.report", "aggregate stored results into tables, plots and verdicts"),
+    "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
+    "_run_one": ("ablations.train", None),   # internal: the idempotent per-run entry point
+}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):                      # argparse's own errors: one line, exit 2
+        self.exit(2, f"ablate: error: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = Parser(prog="ablate", description="Transformer ablation suite")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, (_, help_) in COMMANDS.items():
+        if help_ is not None:
+            sub.add_parser(name, help=help_, add_help=False)
+    if not argv or argv[0] not in COMMANDS:
+        args = parser.parse_args(argv)            # prints help / a one-line error
+        parser.print_help()
+        return 2
+    name = argv[0]
+    module = importlib.import_module(COMMANDS[name][0])
+    cmd_parser = Parser(prog=f"ablate {name}", description=COMMANDS[name][1])
+    adder = getattr(module, "add_one_arguments" if name == "_run_one" else "add_arguments")
+    adder(cmd_parser)
+    args = cmd_parser.parse_args(argv[1:])
+    runner = getattr(module, "main_one" if name == "_run_one" else "main")
+    try:
+        return runner(args)
+    except ConfigError as e:
+        print(f"ablate {name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ablate {name}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,274 @@
+"""The Lightning wrapper: any `build_model` network trained on any task.
+
+Batches are generated on the device from (seed, step), so there is no DataLoader
+work per step and a resumed run sees exactly the batches an uninterrupted one would.
+Evaluation and diagnostics run on an interval, outside Lightning's validation loop,
+which keeps the per-step overhead of tiny ablation models close to a bare loop.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from transformer import ModelConfig, build_model
+from transformer.inspect import entropy_fraction, record_attention, row_entropy
+
+from . import store
+from .config import TrainConfig
+from .metrics import MetricsWriter, save_checkpoint_atomically
+
+
+def lr_lambda(cfg: TrainConfig):
+    """Multiplier of cfg.lr at optimizer step s: linear warmup, then cosine to
+    min_lr_ratio, the paper's inverse square root (Noam), or constant."""
+    warm = max(cfg.warmup, 1)
+
+    def f(s: int) -> float:
+        s += 1
+        if cfg.schedule == "noam":               # peaks at 1.0 when s == warmup
+            return min(s / warm, math.sqrt(warm / s))
+        if s <= cfg.warmup:
+            return s / warm
+        if cfg.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (s - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return f
+
+
+class StepIndices(torch.utils.data.Dataset):
+    """A 'dataset' of step numbers: the module builds the real batch on the device."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i
+
+
+class AblationModule(L.LightningModule):
+    def __init__(self, resolved: dict, task, run_dir=None, resume_step=None):
+        super().__init__()
+        self.resolved = resolved
+        self.cfg = TrainConfig(**resolved["train"])
+        self.model_cfg = ModelConfig(**resolved["model"])
+        self.net = build_model(self.model_cfg)
+        self.task = task
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.resume_step = resume_step
+        self.writer = None                   # MetricsWriter, opened on global rank 0
+        self.diverged_step: int | None = None
+        self.last_eval: dict[str, float] = {}
+        self.tokens_seen = 0
+        self.train_time = 0.0
+        self._val_sets = None
+        self._t0 = None
+        self._resumed_time = 0.0
+
+    CHECKPOINT = "last.ckpt"
+    SUMMARY = ".summary.json"             # what the training process hands back
+
+    # -- setup -------------------------------------------------------------------------
+    def setup(self, stage):
+        if self.trainer.is_global_zero and self.run_dir is not None and self.writer is None:
+            self.writer = MetricsWriter(self.run_dir / store.METRICS, self.resume_step)
+    def configure_model(self):
+        if self.cfg.compile and not hasattr(self.net, "_orig_mod"):
+            self.net = torch.compile(self.net)     # the inner net, never the LightningModule
+
+    @property
+    def inner(self):
+        return getattr(self.net, "_orig_mod", self.net)
+
+    def train_dataloader(self):
+        return DataLoader(StepIndices(self.cfg.steps), batch_size=None, shuffle=False)
+
+    def configure_optimizers(self):
+        decay = [p for p in self.net.parameters() if p.dim() >= 2]
+        no_decay = [p for p in self.net.parameters() if p.dim() < 2]
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.cfg.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2),
+            foreach=True)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- training ----------------------------------------------------------------------
+    def forward(self, batch):
+        if "src" in batch:
+            return self.net(batch["src"], batch["input"])
+        return self.net(batch["input"])
+
+    def training_step(self, _index, _batch_idx):
+        step = self.global_step
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+        batch = self.task.train_batch(step, self.cfg.batch_size, self.device, self.global_rank)
+        logits = self(batch)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["target"].flatten(),
+                               ignore_index=-100)
+        self.tokens_seen += batch["input"].numel() + (batch["src"].numel() if "src" in batch else 0)
+        if not torch.isfinite(loss):
+            # stop at once; returning None skips this optimizer step
+            self.diverged_step = step
+            self.trainer.should_stop = True
+            self._write(step, {"train_loss": float(loss)})
+            return None
+        if step % self.cfg.log_every == 0:
+            self._write(step, {"train_loss": loss.item(),
+                               "lr": self.trainer.optimizers[0].param_groups[0]["lr"]})
+        return loss
+
+    def on_before_optimizer_step(self, optimizer):
+        step = self.global_step
+        if step % self.cfg.log_every and step % self.cfg.diag_every:
+            return
+        norms = {}
+        if step % self.cfg.diag_every == 0:
+            for i, block in enumerate(self._layers()):
+                grads = [p.grad for p in block.parameters() if p.grad is not None]
+                if grads:
+                    norms[f"grad_norm/layer{i}"] = torch.linalg.vector_norm(
+                        torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
+        if grads:
+            norms["grad_norm"] = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+        self._write(step, norms)
+
+    def on_train_batch_end(self, outputs, _index, _batch_idx):
+        step = self.global_step                       # optimizer steps taken so far
+        if self.diverged_step is not None:
+            return
+        last = step == self.cfg.steps
+        if step % self.cfg.eval_every == 0 or last:
+            self._timed_eval(step, diagnostics=step % self.cfg.diag_every == 0 or last)
+        if self.run_dir is not None and step % self.cfg.ckpt_every == 0 and not last:
+            save_checkpoint_atomically(self.trainer, self.run_dir / store.CHECKPOINTS / self.CHECKPOINT)
+
+    def on_train_start(self):
+        if self.global_step == 0:                      # the untrained model, for reference
+            self._timed_eval(0)
+
+    def _timed_eval(self, step, diagnostics=True):
+        t = time.perf_counter()
+        self.last_eval = self.evaluate()
+        if diagnostics:
+            self.last_eval.update(self.attention_diagnostics())
+        self._write(step, self.last_eval)
+        if self._t0 is not None:
+            self._t0 += time.perf_counter() - t       # evaluation is not training time
+
+    def on_train_end(self):
+        self.train_time = self._elapsed()
+
+    def on_fit_end(self):
+        """Rank 0 hands the run's outcome back through a file: under ddp_spawn the
+        parent process never sees this module's state."""
+        if not self.trainer.is_global_zero or self.run_dir is None:
+            return
+        import torch
+        if self.writer is not None:
+            self.writer.close()
+        torch.save({"config": self.resolved, "state_dict": self.inner.state_dict()},
+                   self.run_dir / "model.pt")
+        on_gpu = self.device.type == "cuda"
+        peak = (torch.cuda.max_memory_allocated() / 2**20 if on_gpu
+                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        device = (torch.cuda.get_device_name(self.device) if on_gpu
+                  else f"cpu ({torch.get_num_threads()} threads)")
+        store.atomic_write_json(self.run_dir / self.SUMMARY, {
+            "metrics": self.last_eval, "diverged_step": self.diverged_step,
+            "steps": self.global_step, "tokens": self.tokens_seen * self.trainer.world_size,
+            "train_s": self.train_time, "params": self.inner.num_params(),
+            "peak_mem_mb": peak, "device": f"{device} x{self.trainer.world_size}"})
+
+    def _elapsed(self) -> float:
+        """Training seconds so far, across resumes, evaluation excluded."""
+        now = (time.perf_counter() - self._t0) if self._t0 is not None else 0.0
+        return self._resumed_time + now
+
+    # -- evaluation --------------------------------------------------------------------
+    def val_sets(self):
+        if self._val_sets is None:
+            self._val_sets = self.task.val_sets(self.cfg.eval_batches, self.cfg.batch_size,
+                                                self.device)
+        return self._val_sets
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean of each task metric over every val set: val_<m> and val_<m>@<L>."""
+        was_training = self.net.training
+        self.net.eval()
+        out: dict[str, float] = {}
+        with self.trainer.precision_plugin.forward_context():
+            for suffix, batches in self.val_sets().items():
+                sums: dict[str, float] = {}
+                try:
+                    for batch in batches:
+                        for k, v in self.task.metrics(self(batch), batch).items():
+                            sums[k] = sums.get(k, 0.0) + float(v)
+                except ValueError as e:          # e.g. a learned PE asked past its table
+                    out[f"val_error{suffix}"] = str(e)
+                    continue
+                for k, v in sums.items():
+                    out[f"val_{k}{suffix}"] = v / len(batches)
+        self.net.train(was_training)
+        return out
+
+    def _layers(self):
+        net = self.inner
+        for name in ("stack", "encoder", "decoder"):
+            if hasattr(net, name):
+                yield from getattr(net, name).blocks
+        if hasattr(net, "rnn"):
+            yield net.rnn
+
+    @torch.no_grad()
+    def attention_diagnostics(self) -> dict[str, float]:
+        """Attention entropy per layer on the first val batch, in nats and as a fraction
+        of the uniform distribution's (1.0 = uniform, 0 = one-hot: saturated)."""
+        batch = self.val_sets()[""][0]
+        was_training = self.net.training
+        self.net.eval()
+        with record_attention(self.inner) as maps:
+            self.inner(batch["src"], batch["input"]) if "src" in batch else self.inner(batch["input"])
+        self.net.train(was_training)
+        out = {}
+        for i, (w, n_keys) in enumerate(zip(maps, maps.n_keys)):      # w: (B, H, Tq, Tk)
+            out[f"attn_entropy/layer{i}"] = row_entropy(w).mean().item()
+            out[f"attn_entropy_frac/layer{i}"] = entropy_fraction(w, n_keys).mean().item()
+        if maps:
+            out["attn_entropy_frac"] = sum(out[f"attn_entropy_frac/layer{i}"]
+                                           for i in range(len(maps))) / len(maps)
+        return out
+
+    def _write(self, step, values):
+        if self.writer is not None and values:
+            self.writer.write(step, values)
+
+    # -- exact resume: RNG state and counters travel with the checkpoint ---------------
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["ablate"] = {"torch_rng": torch.get_rng_state(),
+                                "tokens_seen": self.tokens_seen,
+                                "last_eval": self.last_eval,
+                                "train_time": self._elapsed()}
+
+    def on_load_checkpoint(self, checkpoint):
+        state = checkpoint.get("ablate", {})
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        self.tokens_seen = state.get("tokens_seen", 0)
+        self.last_eval = state.get("last_eval", {})
+        self._resumed_time = state.get("train_time", 0.0)

@@ -1,0 +1,6 @@
+"""Tasks: generated (deterministic from a seed) and real text. See base.py for the contract.
+
+Importing this package registers every shipped task in TASKS."""
+from .base import (IGNORE, TASKS, Task, TaskParams, build_task, choice, make_params,  # noqa: F401
+                   sequence_metrics)
+from . import synthetic, text  # noqa: F401,E402  (registration)

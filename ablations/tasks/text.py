@@ -1,0 +1,175 @@
+"""Real text: causal language modelling (`lm`) and BERT-style masked LM (`mlm`).
+
+Train batches are random crops of the train split; validation uses evenly spaced
+crops of the val split (the last 10% of the text), the same for every seed. `lm`
+adds one validation set per `eval_lengths` entry (key "@L") for length extrapolation.
+
+Learned positions: `check_config` rejects seq_len beyond the table, but not longer
+eval_lengths: evaluating past the table is the point of the positional-encoding
+grid, where the model's own error ("learned PE past its table") is the result the
+wrapper records for that "@L" set.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from transformer.config import ConfigError
+
+from .base import IGNORE, TASKS, Task, TaskParams, choice, sequence_metrics
+from .corpus import load_corpus
+
+
+@dataclasses.dataclass
+class TextParams(TaskParams):
+    source: str = "python-docs"        # python-docs | file:PATH | hf:NAME[:CONFIG]
+    tokenizer: str = choice("char", "bpe")
+    vocab_size: int = 1024             # bpe only: the trained vocabulary size
+    seq_len: int = 64
+
+    def validate(self):
+        self.require(self.source == "python-docs" or self.source.startswith(("file:", "hf:")),
+                     "source", f"unknown source {self.source!r}; valid: python-docs, "
+                     "file:PATH, hf:NAME[:CONFIG]")
+        # Byte-level BPE starts from 256 byte tokens; fewer cannot represent the text.
+        self.require(self.vocab_size >= 257, "vocab_size", f"must be >= 257 for byte-level "
+                     f"BPE (256 byte tokens + merges), got {self.vocab_size}")
+        self.require(self.seq_len >= 1, "seq_len", f"must be >= 1, got {self.seq_len}")
+
+
+class TextTask(Task):
+    window_extra = 0    # tokens a crop needs beyond the model's input length
+
+    def __init__(self, params, seed, arch, cache_dir=None):
+        super().__init__(params, seed, arch, cache_dir)
+        self.corpus = load_corpus(params.source, params.tokenizer, params.vocab_size, cache_dir)
+        self.n_train = self.corpus.n_train
+        self.n_val = len(self.corpus.tokens) - self.n_train
+        self._vocab_size = type(self).vocab_size_for(params, cache_dir)
+        for field, length in self.val_lengths().values():
+            need = length + self.window_extra
+            if self.n_val < need or self.n_train < need:
+                raise ConfigError(f"task.{field}", f"crops of {length} tokens do not fit the "
+                                  f"corpus (train {self.n_train}, val {self.n_val} tokens); "
+                                  "use a shorter length or a larger source")
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    @classmethod
+    def base_vocab_size(cls, params, cache_dir=None) -> int:
+        if params.tokenizer == "bpe":
+            return params.vocab_size
+        return load_corpus(params.source, "char", 0, cache_dir).vocab_size
+
+    @classmethod
+    def max_positions(cls, params, arch) -> int:
+        return params.seq_len
+
+    def decode(self, ids) -> str:
+        return self.corpus.decode(ids)
+
+    def windows(self, starts: torch.Tensor, length: int) -> torch.Tensor:
+        idx = starts[:, None] + torch.arange(length + self.window_extra)
+        return self.corpus.tokens[idx].long()
+
+    def crops_to_batch(self, windows: torch.Tensor, gen: torch.Generator) -> dict:
+        raise NotImplementedError
+
+    def make_batch(self, gen, batch_size, split, length=None):
+        length = length or self.params.seq_len
+        lo, n = (0, self.n_train) if split == "train" else (self.n_train, self.n_val)
+        starts = lo + torch.randint(0, n - length - self.window_extra + 1, (batch_size,),
+                                    generator=gen)
+        return self.crops_to_batch(self.windows(starts, length), gen)
+
+    def val_sets(self, n_batches, batch_size, device):
+        out = {}
+        for key, (_, length) in self.val_lengths().items():
+            last = self.n_val - length - self.window_extra
+            starts = self.n_train + torch.linspace(0, last, n_batches * batch_size).long()
+            out[key] = [{k: v.to(device) for k, v in self.crops_to_batch(
+                            self.windows(chunk, length), self.generator("val", key, i)).items()}
+                        for i, chunk in enumerate(starts.split(batch_size))]
+        return out
+
+    def val_lengths(self) -> dict[str, tuple[str, int]]:
+        """Validation set key -> (the parameter that sets its length, crop length)."""
+        return {"": ("seq_len", self.params.seq_len)}
+
+    def metrics(self, logits, batch):
+        m = sequence_metrics(logits, batch["target"])
+        return {"loss": m["loss"], "acc": m["acc"]}   # exact match of a text crop means nothing
+
+
+# -- causal LM ------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class LMParams(TextParams):
+    eval_lengths: list[int] = dataclasses.field(default_factory=list)
+
+    def validate(self):
+        super().validate()
+        bad = [n for n in self.eval_lengths if n < 1]
+        self.require(not bad, "eval_lengths", f"lengths must be >= 1, got {bad}")
+
+
+@TASKS.register("lm")
+class LanguageModel(TextTask):
+    """Next-token prediction. An `encoder` with causal=False sees the token it must
+    predict; that cheat is the masking ablation, so it is allowed, not rejected."""
+    Params = LMParams
+    archs = ("decoder", "encoder", "rnn", "lstm", "gru")
+    model_defaults = {"d_model": 128, "n_heads": 4, "n_layers": 2, "pos": "rope"}
+    train_defaults = {"steps": 600, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
+    window_extra = 1
+
+    @classmethod
+    def vocab_size_for(cls, params, cache_dir=None) -> int:
+        return cls.base_vocab_size(params, cache_dir)
+
+    def val_lengths(self):
+        return {"": ("seq_len", self.params.seq_len),
+                **{f"@{n}": ("eval_lengths", n) for n in self.params.eval_lengths}}
+
+    def crops_to_batch(self, windows, gen):
+        return {"input": windows[:, :-1], "target": windows[:, 1:]}
+
+
+# -- masked LM ------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class MLMParams(TextParams):
+    mask_prob: float = 0.15
+
+    def validate(self):
+        super().validate()
+        self.require(0 < self.mask_prob < 1, "mask_prob", f"must be in (0, 1), got {self.mask_prob}")
+
+
+@TASKS.register("mlm")
+class MaskedLM(TextTask):
+    """BERT masking: of the chosen positions 80% become [MASK] (the id after the text
+    vocabulary), 10% a random token, 10% stay; only chosen positions are scored."""
+    Params = MLMParams
+    archs = ("encoder",)
+    model_defaults = {"d_model": 128, "n_heads": 4, "n_layers": 2, "pos": "rope"}
+    train_defaults = {"steps": 600, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
+
+    @classmethod
+    def vocab_size_for(cls, params, cache_dir=None) -> int:
+        return cls.base_vocab_size(params, cache_dir) + 1
+
+    @property
+    def mask_id(self) -> int:
+        return self.vocab_size - 1
+
+    def crops_to_batch(self, windows, gen):
+        chosen = torch.rand(windows.shape, generator=gen) < self.params.mask_prob
+        how = torch.rand(windows.shape, generator=gen)
+        noise = torch.randint(0, self.mask_id, windows.shape, generator=gen)
+        inp = torch.where(chosen & (how < 0.8), self.mask_id, windows)
+        inp = torch.where(chosen & (how >= 0.8) & (how < 0.9), noise, inp)
+        return {"input": inp, "target": torch.where(chosen, windows, IGNORE)}

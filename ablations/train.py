@@ -1,0 +1,197 @@
+"""One run: `ablate train --set ...` and the idempotent per-run entry point that the
+grid runner and SLURM array tasks call (`ablate _run_one RUN_DIR`).
+
+A run directory holds config.json (resolved), metrics.csv (append-only curves),
+checkpoints/last.ckpt (written atomically) and, written atomically last, result.json.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from transformer.config import ConfigError
+
+from . import store
+from .config import nest, parse_sets, resolve, run_id
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 3
+
+
+def add_arguments(p):
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--name", default="train",
+                   help="folder under --results that holds the run (default: train)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. model.pos=rope, train.steps=500, task.name=mqar")
+
+
+def main(args) -> int:
+    resolved = resolve([nest(parse_sets(args.sets))], cache_dir=cache_dir(args.results))
+    rid = run_id(resolved)
+    rdir = store.run_dir(args.results, args.name, rid)
+    if is_worker_rank():                     # a DDP child re-executing this command line
+        return train_in_dir(rdir, resolved)
+    if store.is_done(rdir):
+        result = store.read_json(rdir / store.RESULT)
+        print(f"{rid}: already done ({result['status']}) -> {rdir}")
+        return EXIT_OK if result["status"] == "ok" else EXIT_FAILED
+    if not (rdir / store.CONFIG).exists():
+        store.atomic_write_json(rdir / store.CONFIG, resolved)
+    code = run_one(rdir)
+    if code != EXIT_BUSY:
+        result = store.read_json(rdir / store.RESULT)
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in result["metrics"].items()
+                            if isinstance(v, float) and not k.startswith(("attn", "grad")))
+        print(f"{rid}: {result['status']} in {result['wall_s']:.1f}s "
+              f"({result['tokens_per_s']:.0f} tok/s) {metrics} -> {rdir}")
+    return code
+
+
+def add_one_arguments(p):
+    p.add_argument("run_dir", help="a run directory holding config.json")
+
+
+def main_one(args) -> int:
+    return run_one(Path(args.run_dir))
+
+
+def cache_dir(results) -> Path:
+    return Path(results) / ".cache"
+
+
+def is_worker_rank() -> bool:
+    return int(os.environ.get("LOCAL_RANK", 0)) != 0 or int(os.environ.get("NODE_RANK", 0)) != 0
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Yield True if this process owns the run (a second runner gets False at once)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_one(run_dir: Path) -> int:
+    """Train (or resume) the run in run_dir unless it is done; idempotent. Exit code:
+    0 ok, 1 diverged/failed (recorded in result.json), 3 another process holds it."""
+    run_dir = Path(run_dir)
+    with run_lock(run_dir) as mine:
+        if not mine:
+            print(f"{run_dir.name}: running elsewhere (locked)", file=sys.stderr)
+            return EXIT_BUSY
+        if store.is_done(run_dir):
+            return EXIT_OK if store.read_json(run_dir / store.RESULT)["status"] == "ok" else EXIT_FAILED
+        resolved = store.read_json(run_dir / store.CONFIG)
+        return train_in_dir(run_dir, resolved)
+
+
+def train_in_dir(run_dir: Path, resolved: dict) -> int:
+    started = time.time()
+    try:
+        summary = _fit(run_dir, resolved)
+    except ConfigError:
+        raise
+    except Exception as e:                   # a crashed run is recorded; the grid goes on
+        if is_worker_rank():
+            raise
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        summary = {"status": "failed", "reason": f"{type(e).__name__}: {e}".splitlines()[0][:500]}
+    if is_worker_rank():
+        return EXIT_OK
+    result = _result(run_dir, resolved, summary, time.time() - started)
+    store.atomic_write_json(run_dir / store.RESULT, result)
+    return EXIT_OK if result["status"] == "ok" else EXIT_FAILED
+
+
+def _fit(run_dir: Path, resolved: dict) -> dict:
+    import lightning as L
+    import torch
+
+    from .lit import AblationModule
+    from .metrics import checkpoint_step
+    from .tasks import build_task
+
+    quiet_lightning()
+    cfg = resolved["train"]
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    L.seed_everything(cfg["seed"], workers=True, verbose=False)
+    ckpt = run_dir / store.CHECKPOINTS / AblationModule.CHECKPOINT
+    resume_step = checkpoint_step(ckpt)
+    task = build_task(resolved["task"], cfg["seed"], resolved["model"]["arch"],
+                      cache_dir(run_dir.parent.parent.parent))
+    module = AblationModule(resolved, task, run_dir, resume_step)
+    on_cpu = cfg["accelerator"] == "cpu"
+    trainer = L.Trainer(
+        max_steps=cfg["steps"], max_epochs=-1, accelerator=cfg["accelerator"],
+        devices=cfg["devices"], strategy=cfg["strategy"], precision=cfg["precision"],
+        gradient_clip_val=cfg["grad_clip"] or None,
+        deterministic=cfg["deterministic"] if on_cpu else ("warn" if cfg["deterministic"] else False),
+        logger=False, enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
+        default_root_dir=str(run_dir))
+    (run_dir / AblationModule.SUMMARY).unlink(missing_ok=True)
+    trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
+    return store.read_json(run_dir / AblationModule.SUMMARY)
+
+
+def quiet_lightning() -> None:
+    """Our own summary line says what matters; Lightning's banners and tips do not."""
+    import logging
+    import warnings
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+
+
+def _result(run_dir, resolved, summary, wall_s) -> dict:
+    status = summary.get("status") or ("diverged" if summary.get("diverged_step") is not None
+                                       else "ok")
+    reason = summary.get("reason")
+    if status == "diverged" and not reason:
+        reason = f"non-finite training loss at step {summary['diverged_step']}"
+    metrics = dict(summary.get("metrics", {}))
+    metrics["diverged_step"] = summary.get("diverged_step")
+    train_s = summary.get("train_s") or 0.0
+    return {
+        "run_id": run_dir.name, "status": status, "reason": reason, "metrics": metrics,
+        "config": resolved, "params": summary.get("params"), "steps": summary.get("steps", 0),
+        "tokens_per_s": summary.get("tokens", 0) / train_s if train_s else 0.0,
+        "train_s": train_s, "wall_s": wall_s, "peak_mem_mb": summary.get("peak_mem_mb"),
+        "git_sha": git_sha(), "versions": versions(), "device": summary.get("device", "n/a"),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> dict:
+    import lightning
+    import torch
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "lightning": lightning.__version__}

@@ -1,0 +1,135 @@
+"""ModelConfig: one flat, torch-free description of a model.
+
+Categorical fields are strings naming registry entries; defaults are the single
+source of truth and grids state only deltas.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Optional
+
+from .registry import registries
+
+
+class ConfigError(ValueError):
+    """Bad configuration; `field` names the offending field."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "decoder"            # encoder | decoder | encoder_decoder | rnn | lstm | gru
+    vocab_size: int = 256
+    d_model: int = 128
+    n_heads: int = 4
+    n_kv_heads: Optional[int] = None  # < n_heads: grouped-query attention; 1: multi-query
+    n_layers: int = 2                # per stack (encoder_decoder has two stacks)
+    d_ff: Optional[int] = None       # default 4 * d_model (gated FFNs use 2/3 of it)
+    pos: str = "sinusoidal"
+    attn_scale: str = "sqrt"
+    norm: str = "layernorm"
+    norm_placement: str = "pre"
+    ffn: str = "gelu"
+    dropout: float = 0.0
+    max_len: int = 512               # learned PE table size; longer input is an error
+    causal: Optional[bool] = None    # default: True for decoders, False for encoders
+    cross_attention: bool = True     # encoder_decoder only: False removes it (ablation)
+    tie_embeddings: bool = False
+    embed_init_std: float = 0.02     # token embedding init; tiny recall tasks want ~1.0
+    bias: bool = True                # biases in linear layers and norms (torch default)
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_type(self, f)
+        for name, reg in registries.items():
+            if getattr(self, name) not in reg:
+                raise ConfigError(name, reg.unknown_message(getattr(self, name)))
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        if self.causal is None:
+            self.causal = getattr(registries["arch"].get(self.arch), "default_causal", True)
+        self._validate()
+
+    def _validate(self):
+        for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "max_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.vocab_size < 2:
+            raise ConfigError("vocab_size", f"must be >= 2, got {self.vocab_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.embed_init_std <= 0:
+            raise ConfigError("embed_init_std", f"must be > 0, got {self.embed_init_std}")
+        ignored = self.ignored_fields()
+        if "n_heads" not in ignored:
+            if self.d_model % self.n_heads:
+                raise ConfigError("d_model", f"{self.d_model} is not divisible by "
+                                  f"n_heads={self.n_heads}")
+            kv = self.n_kv_heads
+            if kv is not None and (kv < 1 or self.n_heads % kv):
+                raise ConfigError("n_kv_heads", f"must divide n_heads={self.n_heads}, got {kv}")
+        for name in ("pos", "attn_scale", "norm", "norm_placement", "ffn"):
+            if name not in ignored:
+                check = getattr(registries[name].get(getattr(self, name)), "check_config", None)
+                if check is not None:
+                    check(self)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def ignored_fields(self) -> set[str]:
+        """Fields that have no effect under this config's other choices.
+
+        Each registered class may list the fields it makes irrelevant in `ignores`
+        (an LSTM ignores `pos`; norm_placement=none ignores `norm`). The grid runner
+        drops them so that such cells are trained once, not once per ignored value.
+        """
+        ignored: set[str] = set()
+        for name, reg in registries.items():
+            if name not in ignored:
+                ignored |= set(getattr(reg.get(getattr(self, name)), "ignores", ()))
+        return ignored
+
+    def to_dict(self, drop_ignored: bool = False) -> dict:
+        d = dataclasses.asdict(self)
+        if drop_ignored:
+            for name in self.ignored_fields():
+                d.pop(name, None)
+        return d
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        unknown = set(d) - set(cls.field_names())
+        if unknown:
+            import difflib
+            name = sorted(unknown)[0]
+            hint = difflib.get_close_matches(name, cls.field_names(), n=1)
+            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(name, f"unknown field{did}; valid: {', '.join(cls.field_names())}")
+        return cls(**d)
+
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool,
+          "Optional[int]": (int, type(None)), "Optional[bool]": (bool, type(None))}
+
+
+def _check_type(cfg, f: dataclasses.Field):
+    value = getattr(cfg, f.name)
+    want = _TYPES[f.type]
+    if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+        setattr(cfg, f.name, float(value))
+        return
+    ok = isinstance(value, want)
+    if ok and isinstance(value, bool) and bool not in (want if isinstance(want, tuple) else (want,)):
+        ok = False  # True is an int in Python; never accept it as a size
+    if not ok:
+        raise ConfigError(f.name, f"expected {f.type}, got {type(value).__name__} {value!r}")
