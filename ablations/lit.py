@@ -123,7 +123,7 @@ class AblationModule(L.LightningModule):
             # stop at once; returning None skips this optimizer step
             self.diverged_step = step
             self.trainer.should_stop = True
-            self._write(step, {"train_loss": float(loss)})
+            self._write(step, {"train_loss": float(loss.detach())})
             return None
         if step % self.cfg.log_every == 0:
             self._write(step, {"train_loss": loss.item(),

@@ -21,12 +21,15 @@ from transformer.config import ConfigError
 
 from . import store
 from .config import nest, parse_sets, resolve, run_id
+from .plugins import import_plugins
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 3
 
 
 def add_arguments(p):
     p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import a module that registers extra variants (repeatable)")
     p.add_argument("--name", default="train",
                    help="folder under --results that holds the run (default: train)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
@@ -34,6 +37,7 @@ def add_arguments(p):
 
 
 def main(args) -> int:
+    import_plugins(args.plugin)
     resolved = resolve([nest(parse_sets(args.sets))], cache_dir=cache_dir(args.results))
     rid = run_id(resolved)
     rdir = store.run_dir(args.results, args.name, rid)
@@ -60,6 +64,9 @@ def add_one_arguments(p):
 
 
 def main_one(args) -> int:
+    # the grid runner hands its --plugin modules down, so that variants they register
+    # exist in this process too
+    import_plugins([m for m in os.environ.get("ABLATE_PLUGINS", "").split(",") if m])
     return run_one(Path(args.run_dir))
 
 

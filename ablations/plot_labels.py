@@ -1,0 +1,39 @@
+"""Axis and legend labels with units for metric names and config keys."""
+from __future__ import annotations
+
+METRIC_LABELS = {
+    "loss": "loss (nats/token)", "acc": "accuracy (fraction correct)",
+    "exact": "exact-match rate (fraction of sequences)", "ppl": "perplexity",
+    "tokens_per_s": "throughput (tokens/s)", "wall_s": "wall time (s)",
+    "params": "parameters (count)", "peak_mem_mb": "peak memory (MB)",
+    "diverged": "diverged (fraction of runs)", "grad_norm": "gradient norm (L2)",
+    "attn_entropy": "attention entropy (nats)", "lr": "learning rate",
+    "attn_entropy_frac": "attention entropy (fraction of uniform)",
+    "train_s": "training time (s)",
+    "steps": "training steps", "diverged_step": "divergence step",
+}
+KEY_LABELS = {
+    "d_model": "d_model (dimensions)", "n_heads": "heads (count)", "n_layers": "layers (count)",
+    "seq_len": "sequence length (tokens)", "k": "distance k (tokens)", "lr": "learning rate",
+    "warmup": "warmup (steps)", "d_ff": "FFN width (dimensions)", "head_dim": "d_k (dimensions)",
+    "d_k": "d_k (dimensions)", "batch_size": "batch size (sequences)", "label": "variant",
+    "length": "sequence length (tokens)", "distance": "distance (tokens)",
+}
+
+
+def metric_label(metric: str) -> str:
+    name, _, at = metric.partition("@")
+    base = name.split("/")[0]
+    for prefix in ("val_", "train_", "test_"):
+        if base.startswith(prefix):
+            base = base[len(prefix):]
+    text = METRIC_LABELS.get(base, name.replace("_", " "))
+    split = "validation " if name.startswith("val_") else "training " \
+        if name.startswith("train_") else ""
+    extra = f", {name.split('/', 1)[1]}" if "/" in name else ""
+    return f"{split}{text}{extra}" + (f" at length {at}" if at else "")
+
+
+def key_label(key: str) -> str:
+    short = key.split(".")[-1]
+    return KEY_LABELS.get(short, short.replace("_", " "))

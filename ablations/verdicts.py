@@ -1,0 +1,213 @@
+"""Verdicts: each entry of a grid's `checks:` decides one claim from stored results.
+
+Every check has `claim` (text) and `metric` (a result.json metric or a summary column
+such as `diverged`, `params`, `tokens_per_s`), and may have `where: {key: value}` to
+restrict the runs first. A selector is {key: value}; a list value means any of.
+Each side of a check is reduced to one value per seed (the mean over the side's runs
+with that seed), so a side that spans several cells is their average ("main effect").
+
+kind `compare` — `compare: SEL`, `against: SEL`, `better: higher|lower`,
+  optional `min_effect: X` (default 0) and `each: true`.
+  The effect is compare − against, sign-flipped when lower is better, with a 95% CI:
+  paired t on per-seed differences when both sides have the same seeds, Welch otherwise.
+  supported      CI of the effect lies entirely above min_effect;
+  not_supported  CI entirely below 0 (significant the other way), or entirely below a
+                 positive min_effect (clearly smaller than claimed), or the effect is the
+                 same on every seed and not above min_effect (e.g. both sides at 100%);
+  inconclusive   otherwise (the CI straddles 0: within seed noise), or fewer than two
+                 seeds with a finite value on a side.
+  With `each: true` the compare side is split by the values of its selector's keys and
+  every part must beat `against` (e.g. "every PE beats no PE").
+kind `threshold` — `select: SEL` with `below: X` and/or `above: X`: the 95% CI of the
+  mean lies on the claimed side of every bound -> supported; entirely on the wrong side of
+  one -> not_supported; else inconclusive (n < 2 is inconclusive).
+kind `best` — `best: SEL`, `better`, optional `min_effect`: runs are grouped by the
+  values of the selector's keys; the selected group is compared (as above) with every
+  other group.
+Combining parts (each / best): supported when all parts are, not_supported when any is,
+else inconclusive. A check whose runs or metric are missing is inconclusive and says why.
+"""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .analysis import Diff, Grid, describe, difference, per_seed, select, usable
+
+VERDICTS = ("supported", "not_supported", "inconclusive")
+
+
+def fmt(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+
+
+def describe_selector(sel: dict) -> str:
+    parts = []
+    for k, v in (sel or {}).items():
+        v = "|".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+        parts.append(f"{k.split('.')[-1]}={v}")
+    return ", ".join(parts) or "all runs"
+
+
+def check_kind(check: dict) -> str:
+    if "best" in check:
+        return "best"
+    if "select" in check or "below" in check or "above" in check:
+        return "threshold"
+    if "compare" in check and "against" in check:
+        return "compare"
+    raise ValueError(f"check {check.get('claim')!r}: needs compare+against, select+below/above "
+                     "or best")
+
+
+def judge(d: Diff, better: str, min_effect: float = 0.0) -> str:
+    if d.n < 2 or not math.isfinite(d.ci_low):
+        return "inconclusive"
+    lo, hi = (d.ci_low, d.ci_high) if better == "higher" else (-d.ci_high, -d.ci_low)
+    if lo > min_effect:
+        return "supported"
+    if hi < 0 or hi < min_effect or (lo == hi and hi <= min_effect):
+        return "not_supported"
+    return "inconclusive"
+
+
+def combine(verdicts: list[str]) -> str:
+    if verdicts and all(v == "supported" for v in verdicts):
+        return "supported"
+    return "not_supported" if "not_supported" in verdicts else "inconclusive"
+
+
+def side_text(name: str, s) -> str:
+    std = f"{s.std:.2g}" if math.isfinite(s.std) else "n/a"
+    return f"{name} {fmt(s.mean)} ± {std} (n={s.n})"
+
+
+def diff_text(a: str, b: str, d: Diff, better: str) -> str:
+    test = "paired by seed" if d.paired else "Welch"
+    p = f", p={d.p:.2g}" if math.isfinite(d.p) else ""
+    return (f"{side_text(a, d.a)} vs {side_text(b, d.b)}; difference {d.diff:+.4g}, "
+            f"95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] ({test}{p}; {better} is better)")
+
+
+def evaluate(check: dict, grid: Grid) -> dict:
+    """One check -> {claim, verdict, evidence, metric, kind}."""
+    claim = str(check.get("claim", "")).strip()
+    metric = check.get("metric")
+    out = {"claim": claim, "metric": metric}
+    try:
+        out["kind"] = kind = check_kind(check)
+        runs = usable(grid.runs)
+        if metric not in runs.columns:
+            raise LookupError(f"metric {metric!r} is not in the stored results")
+        runs = runs[select(runs, check.get("where"))]
+        verdict, evidence = {"compare": _compare, "threshold": _threshold,
+                             "best": _best}[kind](check, runs, metric)
+    except (KeyError, LookupError, ValueError) as e:
+        msg = e.args[0] if e.args else str(e)
+        verdict, evidence = "inconclusive", f"cannot evaluate: {msg}."
+    out.update(verdict=verdict, evidence=f"{metric}: {evidence}")
+    return out
+
+
+def _side(runs: pd.DataFrame, sel: dict, metric: str) -> pd.Series:
+    sub = runs[select(runs, sel)]
+    if sub.empty:
+        raise LookupError(f"no finished runs match {describe_selector(sel)}")
+    return per_seed(sub, metric)
+
+
+def _better(check: dict) -> str:
+    better = str(check.get("better", "higher")).lower()
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be higher or lower, got {better!r}")
+    return better
+
+
+def _compare(check: dict, runs: pd.DataFrame, metric: str):
+    better, min_eff = _better(check), float(check.get("min_effect", 0.0))
+    against = _side(runs, check["against"], metric)
+    b_name = describe_selector(check["against"])
+    parts = [check["compare"]]
+    if check.get("each"):
+        parts = _split(runs, check["compare"])
+    verdicts, texts = [], []
+    for sel in parts:
+        d = difference(_side(runs, sel, metric), against)
+        verdicts.append(judge(d, better, min_eff))
+        texts.append(diff_text(describe_selector(sel), b_name, d, better)
+                     + (f" -> {verdicts[-1]}" if len(parts) > 1 else ""))
+    return combine(verdicts), _join(texts, min_eff)
+
+
+def _split(runs: pd.DataFrame, sel: dict) -> list[dict]:
+    sub = runs[select(runs, sel)]
+    if sub.empty:
+        raise LookupError(f"no finished runs match {describe_selector(sel)}")
+    keys = list(sel)
+    combos = sub[keys].astype(object).drop_duplicates().itertuples(index=False, name=None)
+    return [dict(zip(keys, combo)) for combo in combos]
+
+
+def _threshold(check: dict, runs: pd.DataFrame, metric: str):
+    sel = check.get("select") or {}
+    s = describe(_side(runs, sel, metric))
+    bounds = [(op, float(check[op])) for op in ("below", "above") if op in check]
+    if not bounds:
+        raise ValueError("a threshold check needs below: X or above: X")
+    verdicts = []
+    for op, x in bounds:
+        if s.n < 2:
+            verdicts.append("inconclusive")
+        elif (s.ci_high < x) if op == "below" else (s.ci_low > x):
+            verdicts.append("supported")
+        elif (s.ci_low > x) if op == "below" else (s.ci_high < x):
+            verdicts.append("not_supported")
+        else:
+            verdicts.append("inconclusive")
+    want = " and ".join(f"{op} {fmt(x)}" for op, x in bounds)
+    return combine(verdicts), (f"{side_text(describe_selector(sel), s)}, 95% CI "
+                               f"[{fmt(s.ci_low)}, {fmt(s.ci_high)}]; claimed {want}.")
+
+
+def _best(check: dict, runs: pd.DataFrame, metric: str):
+    better, min_eff = _better(check), float(check.get("min_effect", 0.0))
+    sel = check["best"]
+    chosen = _side(runs, sel, metric)
+    keys = list(sel)
+    present = runs.dropna(subset=keys)
+    others = [dict(zip(keys, c)) for c in present[keys].astype(object).drop_duplicates()
+              .itertuples(index=False, name=None)
+              if not select(pd.DataFrame([dict(zip(keys, c))]), sel).iloc[0]]
+    if not others:
+        raise LookupError(f"nothing to compare {describe_selector(sel)} with")
+    verdicts, texts = [], []
+    for other in others:
+        d = difference(chosen, _side(runs, other, metric))
+        verdicts.append(judge(d, better, min_eff))
+        texts.append(f"vs {side_text(describe_selector(other), d.b)}: difference "
+                     f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
+                     f"({'paired' if d.paired else 'Welch'}) -> {verdicts[-1]}")
+    head = f"{side_text(describe_selector(sel), describe(chosen))}; {better} is better; "
+    return combine(verdicts), head + _join(texts, min_eff)
+
+
+def _join(texts: list[str], min_eff: float) -> str:
+    tail = f" (minimum effect {fmt(min_eff)})" if min_eff else ""
+    return "; ".join(texts) + tail + "."
+
+
+def evaluate_grid(grid: Grid) -> list[dict]:
+    return [evaluate(c, grid) for c in grid.spec.get("checks") or []]
+
+
+WORDS = {"supported": "Supported", "not_supported": "Not supported",
+         "inconclusive": "Inconclusive"}
+
+
+def in_words(v: dict) -> str:
+    claim = v["claim"].rstrip(".") + "."
+    claim = claim[:1].upper() + claim[1:]
+    return f"**{WORDS[v['verdict']]}.** {claim} *Evidence:* {v['evidence']}"

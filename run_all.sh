@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Train every shipped grid (ablations/grids/*.yaml), then write the report.
+#
+#   ./run_all.sh                     full size, into results/
+#   ./run_all.sh --smoke             every grid in seconds (CI), into results-smoke/
+#   ./run_all.sh --workers 2 --results DIR -- --devices 0 1 2 3
+#
+# Resumable: interrupt it at any point and run the same command again; finished runs
+# are skipped and interrupted ones resume from their last checkpoint. Arguments after
+# `--` go to every `ablate run` as they are. Exit status: 0 when every run of every grid
+# finished ok, 1 when some run diverged or failed (the report still covers the rest),
+# 2 on bad input.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() { sed -n '2,13s/^# \{0,1\}//p' "$0"; }
+smoke=() workers=() extra=() results=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --smoke) smoke=(--smoke); shift ;;
+    --workers) [[ $# -ge 2 ]] || { echo "run_all.sh: --workers needs a number" >&2; exit 2; }
+               workers=(--workers "$2"); shift 2 ;;
+    --workers=*) workers=(--workers "${1#*=}"); shift ;;
+    --results) [[ $# -ge 2 ]] || { echo "run_all.sh: --results needs a folder" >&2; exit 2; }
+               results=$2; shift 2 ;;
+    --results=*) results=${1#*=}; shift ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run_all.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+# Smoke results never mix with the committed full-size ones.
+results=${results:-$([[ ${#smoke[@]} -gt 0 ]] && echo results-smoke || echo results)}
+PY=${PYTHON:-$(command -v python || command -v python3)}
+
+bash scripts/setup.sh
+
+status=0
+for grid in ablations/grids/*.yaml; do
+  echo "== $grid" >&2
+  rc=0
+  # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash 3.2 (macOS)
+  "$PY" -m ablations run "$grid" --results "$results" ${smoke[@]+"${smoke[@]}"} \
+    ${workers[@]+"${workers[@]}"} ${extra[@]+"${extra[@]}"} || rc=$?
+  [[ $rc -eq 130 ]] && exit 130                  # Ctrl-C stops everything, resumable
+  if [[ $rc -ne 0 ]]; then
+    echo "run_all.sh: $grid exited $rc; going on with the other grids" >&2
+    [[ $rc -gt $status ]] && status=$rc
+  fi
+done
+
+"$PY" -m ablations report --results "$results"
+echo "run_all.sh: report in $results/REPORT.md" >&2
+exit "$status"

@@ -1,0 +1,174 @@
+"""Grid specs: every kind of bad input is one line on stderr, exit 2, nothing written;
+a good grid expands into distinct runs (shared cells once, excludes pruned)."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ablations import grid as grids
+from ablations.cli import main as cli
+
+GOOD = """
+name: demo
+claim: Positions matter.
+task: {name: order, length: 8}
+base:
+  model: {arch: encoder, d_model: 16, n_heads: 2, n_layers: 1}
+  train: {steps: 20}
+axes:
+  model.pos: [none, sinusoidal]
+seeds: [0, 1]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "grid.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = cli(list(map(str, argv)))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new)
+
+
+BAD = {
+    "unknown top key": (lambda g: g + "seed: [1]\n", "unknown key 'seed' (did you mean 'seeds'?)"),
+    "unknown variant": (lambda g: edit(g, "[none, sinusoidal]", "[none, ropee]"),
+                        "model.pos: unknown pos 'ropee' (did you mean 'rope'?); valid: none"),
+    "unknown task": (lambda g: edit(g, "name: order", "name: ordr"),
+                     "task.name: unknown task 'ordr' (did you mean 'order'?)"),
+    "unknown field": (lambda g: edit(g, "n_layers: 1", "n_layer: 1"),
+                      "model.n_layer: unknown field (did you mean 'n_layers'?)"),
+    "unknown section": (lambda g: edit(g, "model.pos:", "modle.pos:"),
+                        "did you mean 'model'?"),
+    "wrong type": (lambda g: edit(g, "steps: 20", "steps: lots"),
+                   "train.steps: expected int, got str 'lots'"),
+    "axis not a list": (lambda g: edit(g, "[none, sinusoidal]", "rope"),
+                        "axes.model.pos: expected a list of values"),
+    "empty axis": (lambda g: edit(g, "[none, sinusoidal]", "[]"), "axes.model.pos: empty axis"),
+    "invalid combination": (lambda g: edit(g, "n_heads: 2", "n_heads: 3"),
+                            "cell model.pos=none: model.d_model: 16 is not divisible by n_heads=3"),
+    "broken yaml": (lambda g: g + "plots: [unclosed\n", "invalid YAML at line"),
+    "duplicate key": (lambda g: g + "seeds: [3]\n", "duplicate key 'seeds'"),
+    "bad seeds": (lambda g: edit(g, "seeds: [0, 1]", "seeds: [0, 0]"), "seeds: expected distinct"),
+    "missing claim": (lambda g: edit(g, "claim: Positions matter.", ""), "claim: required"),
+    "bundle clashes with axis": (
+        lambda g: g + "bundles: {small: {model.pos: rope}}\n", "model.pos is also an axis"),
+    "exclude matches nothing": (
+        lambda g: g + "exclude: [{model.pos: rope}]\n",
+        "exclude[0]: {'model.pos': 'rope'} matches no cell"),
+    "exclude everything": (
+        lambda g: g + "exclude: [{model.pos: [none, sinusoidal]}]\n", "exclude removes every cell"),
+    "check form": (
+        lambda g: g + "checks: [{claim: x, metric: val_acc, compare: {model.pos: none}}]\n",
+        "checks[0]: compare needs against"),
+    "check key": (lambda g: g + "checks: [{claim: x, metric: m, best: {model.pos: none}, "
+                  "bettr: higher}]\n", "checks[0]: unknown key 'bettr' (did you mean 'better'?)"),
+    "plot kind": (lambda g: g + "plots: [{kind: pie, metric: val_acc, x: model.pos}]\n",
+                  "plots[0].kind: expected one of bar, curve"),
+    "plot axis": (lambda g: g + "plots: [{kind: bar, metric: val_acc, x: model.poss}]\n",
+                  "plots[0].x: unknown key 'model.poss' (did you mean 'model.pos'?)"),
+    "plugin": (lambda g: g + "plugins: [no_such_module_xyz]\n",
+               "plugin: 'no_such_module_xyz' cannot be imported"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_grid_is_one_line_exit_2_nothing_written(tmp_path, capsys, case):
+    make, expected = BAD[case]
+    path = write(tmp_path, make(GOOD))
+    results = tmp_path / "results"
+    code, out, err = run_cli(capsys, "run", path, "--results", results)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"ablate run: error: {path}: "), err
+    assert err.count(str(path)) == 1, err
+    assert expected in err, err
+    assert not results.exists()
+
+
+def test_missing_file_and_bad_options(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "run", tmp_path / "nope.yaml")
+    assert code == 2 and err == f"ablate run: error: {tmp_path / 'nope.yaml'}: no such file\n"
+    path = write(tmp_path, GOOD)
+    for argv, expected in ((["--set", "model.pos"], "expected section.key=value"),
+                           (["--seeds", "x"], "--seeds: expected e.g. 1,2,3"),
+                           (["--workers", "0"], "--workers: must be >= 1"),
+                           (["--devices", "gpu0"], "--devices: expected cpu, auto or distinct"),
+                           (["--set", "model.pos=ropee"], "unknown pos 'ropee'")):
+        code, _, err = run_cli(capsys, "run", path, "--results", tmp_path / "r", *argv)
+        assert code == 2 and err.count("\n") == 1 and expected in err, (argv, err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_expand_layers_seeds_and_labels(tmp_path):
+    path = write(tmp_path, GOOD + "smoke: {train: {steps: 5}}\n")
+    g = grids.load(path)
+    runs = grids.expand(g)
+    assert [(r.label, r.seed) for r in runs] == [
+        ("pos=none", 0), ("pos=sinusoidal", 0), ("pos=none", 1), ("pos=sinusoidal", 1)]
+    assert len({r.run_id for r in runs}) == 4
+    assert all(r.config["train"]["steps"] == 20 for r in runs)
+    smoke = grids.expand(g, smoke=True, sets={"train.lr": "1e-3"}, seeds=[7])
+    assert [r.seed for r in smoke] == [7, 7]
+    assert smoke[0].config["train"]["steps"] == 5
+    assert smoke[0].config["train"]["lr"] == 0.001        # YAML's '1e-3' string, coerced
+    assert smoke[0].config["train"]["seed"] == 7
+    # same grid, same ids: run ids are stable across processes and invocations
+    assert [r.run_id for r in grids.expand(grids.load(path))] == [r.run_id for r in runs]
+
+
+def test_ignored_fields_share_a_run_and_exclude_prunes(tmp_path):
+    path = write(tmp_path, edit(GOOD, "  model.pos: [none, sinusoidal]",
+                                "  model.arch: [decoder, lstm]\n"
+                                "  model.pos: [none, sinusoidal, rope]") +
+                 "exclude: [{model.arch: decoder, model.pos: rope}]\n")
+    runs = grids.expand(grids.load(path), seeds=[0])
+    entries = [r.manifest_entry() for r in runs]
+    assert [e["label"] for e in entries] == [
+        "arch=decoder, pos=none", "arch=decoder, pos=sinusoidal", "arch=lstm"]
+    lstm = entries[-1]
+    assert lstm["axes"] == {"model.arch": "lstm", "model.pos": None}   # trained once
+    assert "pos" not in runs[-1].config["model"]
+
+
+def test_bundles_are_an_extra_axis_of_coupled_overrides(tmp_path):
+    path = write(tmp_path, edit(GOOD, "  model.pos: [none, sinusoidal]", "  model.pos: [rope]") +
+                 "bundles:\n"
+                 "  h1_dk8: {model.n_heads: 1, model.d_model: 8}\n"
+                 "  h2_dk8: {model.n_heads: 2, model.d_model: 16}\n"
+                 "baseline: {bundle: h1_dk8}\n"
+                 "checks:\n"
+                 "  - {claim: more heads help, metric: val_acc, better: higher,\n"
+                 "     compare: {bundle: h2_dk8}, against: {bundle: h1_dk8}}\n"
+                 "  - {claim: chance, metric: val_acc, select: {model.n_heads: 1}, below: 0.6}\n"
+                 "plots: [{kind: bar, metric: val_acc, x: bundle, hue: model.pos}]\n")
+    runs = grids.expand(grids.load(path), seeds=[0])
+    assert [(r.label, r.bundle) for r in runs] == [("pos=rope, h1_dk8", "h1_dk8"),
+                                                   ("pos=rope, h2_dk8", "h2_dk8")]
+    assert [r.config["model"]["d_model"] for r in runs] == [8, 16]
+
+
+def test_shipped_grids_are_valid_and_smoke_is_small():
+    shipped = sorted((Path(grids.__file__).parent / "grids").glob("*.yaml"))
+    assert shipped
+    for path in shipped:
+        g = grids.load(path)
+        assert g.name == path.stem and g.checks and g.plots and g.smoke
+        runs = grids.expand(g, smoke=True)
+        assert len(runs) == len(grids.expand(g))
+        assert all(r.config["train"]["steps"] <= 50 for r in runs)
+
+
+def test_parse_seeds():
+    from ablations.runner import parse_seeds
+    assert parse_seeds("1,2,3") == [1, 2, 3]
+    assert parse_seeds("0-2,5") == [0, 1, 2, 5]

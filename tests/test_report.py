@@ -1,0 +1,313 @@
+"""`ablate report`: statistics, plots, verdicts and the end-to-end command, on small
+synthetic result folders (no training)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from ablations import analysis, plots, verdicts
+from ablations.cli import main as cli
+from report_fixtures import make_grid
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+# val_acc per pos (seed adds 0.01 * (seed - 1)); the runner stores NaN-free metrics here.
+ACC = {"none": 0.50, "sinusoidal": 0.95, "learned": 0.93, "alibi": 0.50}
+
+
+def pe_spec(**extra) -> dict:
+    spec = {"name": "pe", "claim": "Attention alone is order-blind.",
+            "published": "Vaswani Table 3 (E): learned 4.92 = sinusoidal 4.92.",
+            "task": {"name": "order", "seq_len": 16},
+            "axes": {"model.pos": ["none", "sinusoidal", "learned", "alibi"]},
+            "seeds": [0, 1, 2], "baseline": {"model.pos": "sinusoidal"},
+            "checks": [{"claim": "sinusoidal beats none", "metric": "val_acc",
+                        "better": "higher", "compare": {"model.pos": "sinusoidal"},
+                        "against": {"model.pos": "none"}}],
+            "plots": [{"kind": "bar", "metric": "val_acc", "x": "model.pos"},
+                      {"kind": "curve", "metric": "val_loss", "hue": "model.pos"},
+                      {"kind": "line", "metric": "val_acc", "x": "model.d_model",
+                       "hue": "model.pos"},
+                      {"kind": "heatmap", "metric": "val_loss", "x": "model.pos",
+                       "y": "model.d_model"},
+                      {"kind": "extrapolation", "metric": "val_loss", "hue": "model.pos"}]}
+    spec.update(extra)
+    return spec
+
+
+def pe_metrics(cell, seed):
+    pos = cell["model.pos"]
+    acc = ACC[pos] + 0.01 * (seed - 1)
+    grow = 1.0 if pos == "alibi" else 2.0
+    return {"val_acc": acc, "val_loss": 1 - acc, "val_loss@32": (1 - acc) * grow,
+            "val_loss@64": (1 - acc) * grow * grow, "train_loss": 1 - acc}
+
+
+def pe_config(cell, seed):      # d_model is not an axis: the report reads it from config
+    return {"model": {"pos": cell["model.pos"], "d_model": 64 if seed < 2 else 128},
+            "train": {"seed": seed}, "task": {"name": "order", "seq_len": 16}}
+
+
+@pytest.fixture
+def pe_grid(tmp_path):
+    make_grid(tmp_path, pe_spec(), pe_metrics, config=pe_config, unfinished=1,
+              status=lambda c, s: "diverged" if (c["model.pos"], s) == ("learned", 2) else "ok")
+    return analysis.load_grid(tmp_path / "pe")
+
+
+# -------------------------------------------------------------------- statistics
+@pytest.mark.parametrize("p, df, want", [(0.975, 1, 12.706205), (0.975, 2, 4.302653),
+                                         (0.975, 10, 2.228139), (0.975, 30, 2.042272),
+                                         (0.025, 5, -2.570582), (0.975, 2.5972978, 3.480644)])
+def test_t_quantiles_match_tables(p, df, want):
+    assert analysis.t_ppf(p, df) == pytest.approx(want, abs=1e-5)
+
+
+def test_describe_against_hand_computed_values():
+    s = analysis.describe([1.0, 2.0, 4.0, float("nan")])        # NaN is dropped
+    assert s.n == 3 and s.mean == pytest.approx(7 / 3)
+    assert s.std == pytest.approx(math.sqrt(7 / 3))              # sum sq dev 14/3, ddof 1
+    half = 4.302653 * math.sqrt(7 / 3) / math.sqrt(3)
+    assert (s.ci_low, s.ci_high) == pytest.approx((7 / 3 - half, 7 / 3 + half), abs=1e-5)
+    one = analysis.describe([5.0])
+    assert one.n == 1 and one.mean == 5.0 and math.isnan(one.ci_low)
+
+
+def test_difference_pairs_by_seed_else_welch():
+    a = pd.Series([1.0, 2.0, 4.0], index=[0, 1, 2])
+    b = pd.Series([0.5, 1.7, 2.0], index=[0, 1, 2])
+    d = analysis.difference(a, b)                   # per-seed diffs 0.5, 0.3, 2.0
+    sd = math.sqrt(((0.5 - 14 / 15) ** 2 + (0.3 - 14 / 15) ** 2 + (2 - 14 / 15) ** 2) / 2)
+    half = 4.302653 * sd / math.sqrt(3)
+    assert d.paired and d.diff == pytest.approx(14 / 15)
+    assert (d.ci_low, d.ci_high) == pytest.approx((14 / 15 - half, 14 / 15 + half), abs=1e-5)
+    assert d.p == pytest.approx(0.2240164, abs=1e-6)
+    w = analysis.difference(a, pd.Series([0.5, 1.7, 2.0, 1.0], index=[0, 1, 2, 3]))
+    assert not w.paired and w.df == pytest.approx(2.5972978, abs=1e-6)
+    assert w.diff == pytest.approx(7 / 3 - 1.3) and w.p == pytest.approx(0.3650678, abs=1e-6)
+
+
+# -------------------------------------------------------------------- loading
+def test_load_grid_builds_one_row_per_finished_run(pe_grid, tmp_path):
+    runs = pe_grid.runs
+    assert pe_grid.n_listed == 12 and pe_grid.n_unfinished == 1 and len(runs) == 11
+    for col in ("run_id", "label", "bundle", "seed", "status", "reason", "model.pos",
+                "val_acc", "val_loss@64", "params", "steps", "tokens_per_s", "wall_s",
+                "diverged", "model.d_model"):
+        assert col in runs.columns, col
+    assert runs["diverged"].sum() == 1
+    assert set(runs["model.d_model"]) == {64, 128}            # read from result.json config
+    curve = analysis.load_curves(pe_grid, "val_loss")
+    assert not curve.duplicated(["run_id", "step"]).any()      # resumed duplicate dropped
+    agg = analysis.aggregate(pe_grid, ["val_acc"]).set_index("variant")
+    assert agg.loc["pos=none", "n"] == 2 and agg.loc["pos=sinusoidal", "n"] == 3
+    assert agg.loc["pos=sinusoidal", "mean"] == pytest.approx(0.95)
+    assert agg.loc["pos=sinusoidal", "std"] == pytest.approx(0.01)
+    comp = analysis.baseline_comparisons(pe_grid, ["val_acc"]).set_index("variant")
+    assert comp.loc["pos=learned", "test"] == "paired"
+    assert comp.loc["pos=learned", "diff"] == pytest.approx(-0.02)
+    assert comp.loc["pos=none", "test"] == "Welch"             # seed 0 unfinished
+
+
+def test_runs_that_ignore_an_axis(tmp_path):
+    spec = {"name": "rnn", "axes": {"model.arch": ["lstm", "decoder"],
+                                    "model.pos": ["rope", "none"]},
+            "seeds": [0, 1, 2], "baseline": {"model.arch": "lstm"}}
+    cells = [{"model.arch": "lstm", "model.pos": None}] + \
+        [{"model.arch": "decoder", "model.pos": p} for p in ("rope", "none")]
+    make_grid(tmp_path, spec, lambda c, s: {"val_acc": 0.5 if c["model.arch"] == "lstm"
+                                            else 0.9 + 0.01 * s}, cells=cells)
+    grid = analysis.load_grid(tmp_path / "rnn")
+    assert analysis.select(grid.runs, {"model.pos": "rope"}).sum() == 3   # lstm not matched
+    assert analysis.select(grid.runs, {"model.pos": None}).sum() == 3
+    comp = analysis.baseline_comparisons(grid, ["val_acc"])   # the shared lstm is the baseline
+    assert list(comp["variant"]) == ["arch=decoder, pos=rope", "arch=decoder, pos=none"]
+    assert comp["diff"].tolist() == pytest.approx([0.41, 0.41])
+    table, fig = plots._line(grid, analysis.usable(grid.runs),
+                             {"kind": "line", "metric": "val_acc", "x": "model.pos"})
+    assert "(ignores axis)" in table["model.pos"].tolist()    # drawn as a reference line
+
+
+# -------------------------------------------------------------------- verdicts
+def verdict(grid, **check):
+    return verdicts.evaluate({"claim": "c", "metric": "val_acc", **check}, grid)
+
+
+def test_compare_supported_not_supported_inconclusive(pe_grid):
+    sup = verdict(pe_grid, better="higher", compare={"model.pos": "sinusoidal"},
+                  against={"model.pos": "none"})
+    assert sup["verdict"] == "supported"
+    assert "0.95 ± 0.01 (n=3)" in sup["evidence"] and "95% CI" in sup["evidence"]
+    wrong = verdict(pe_grid, better="lower", compare={"model.pos": "sinusoidal"},
+                    against={"model.pos": "none"})
+    assert wrong["verdict"] == "not_supported"
+    noise = verdict(pe_grid, better="higher", compare={"model.pos": "alibi"},
+                    against={"model.pos": "none"})               # 0.50 vs 0.505: seed noise
+    assert noise["verdict"] == "inconclusive"
+    small = verdict(pe_grid, better="higher", compare={"model.pos": "sinusoidal"},
+                    against={"model.pos": "learned"}, min_effect=0.05)  # +0.02 every seed
+    assert small["verdict"] == "not_supported"
+    ok = verdict(pe_grid, better="higher", compare={"model.pos": "sinusoidal"},
+                 against={"model.pos": "learned"}, min_effect=0.01)
+    assert ok["verdict"] == "supported" and "paired by seed" in ok["evidence"]
+
+
+def test_each_best_threshold_and_missing(pe_grid):
+    each = verdict(pe_grid, better="higher", each=True, against={"model.pos": "none"},
+                   compare={"model.pos": ["sinusoidal", "learned", "alibi"]})
+    assert each["verdict"] == "inconclusive" and each["evidence"].count("->") == 3
+    pooled = verdict(pe_grid, better="higher", against={"model.pos": "none"},
+                     compare={"model.pos": ["sinusoidal", "learned"]})
+    assert pooled["verdict"] == "supported"
+    best = verdicts.evaluate({"claim": "alibi extrapolates best", "metric": "val_loss@64",
+                              "better": "lower", "best": {"model.pos": "alibi"}}, pe_grid)
+    assert best["verdict"] == "not_supported"          # sinusoidal/learned have lower loss
+    below = verdict(pe_grid, select={"model.pos": "none"}, below=0.6)
+    above = verdict(pe_grid, select={"model.pos": "none"}, above=0.6)
+    near = verdict(pe_grid, select={"model.pos": "none"}, below=0.51)
+    assert (below["verdict"], above["verdict"], near["verdict"]) == \
+        ("supported", "not_supported", "inconclusive")
+    missing = verdicts.evaluate({"claim": "c", "metric": "bleu", "better": "higher",
+                                 "compare": {"model.pos": "rope"},
+                                 "against": {"model.pos": "none"}}, pe_grid)
+    assert missing["verdict"] == "inconclusive" and "cannot evaluate" in missing["evidence"]
+    diverge = verdicts.evaluate({"claim": "learned diverges more", "metric": "diverged",
+                                 "better": "higher", "compare": {"model.pos": "learned"},
+                                 "against": {"model.pos": "sinusoidal"}}, pe_grid)
+    assert diverge["verdict"] == "inconclusive"        # 1 of 3 seeds: within noise
+
+
+def test_metrics_csv_fallback_and_text_metrics(tmp_path):
+    def metrics(cell, seed):               # no train_loss in result.json; learned PE fails at 64
+        m = {k: v for k, v in pe_metrics(cell, seed).items() if k != "train_loss"}
+        if cell["model.pos"] == "learned":
+            m.pop("val_loss@64")
+            m["val_error@64"] = "learned PE past its table (64 > 32)"
+        return m
+    check = {"claim": "sinusoidal trains lower than none", "metric": "train_loss",
+             "better": "lower", "compare": {"model.pos": "sinusoidal"},
+             "against": {"model.pos": "none"}}
+    make_grid(tmp_path, pe_spec(checks=[check]), metrics)
+    grid = analysis.load_grid(tmp_path / "pe")
+    assert "val_error@64" not in grid.metrics and "train_loss" in grid.metrics
+    assert grid.runs["val_error@64"].notna().sum() == 3
+    v = verdicts.evaluate_grid(grid)[0]
+    assert v["verdict"] == "supported" and "train_loss" in v["evidence"]
+    _, csv = plots.render(grid, grid.spec["plots"][4], tmp_path, 4)
+    ext = pd.read_csv(csv).set_index(["model.pos", "length"])
+    assert ext.loc[("learned", 64), "n"] == 0 and ext.loc[("learned", 32), "n"] == 3
+
+
+def test_single_seed_is_inconclusive(tmp_path):
+    make_grid(tmp_path, pe_spec(seeds=[0]), pe_metrics)
+    grid = analysis.load_grid(tmp_path / "pe")
+    v = verdict(grid, better="higher", compare={"model.pos": "sinusoidal"},
+                against={"model.pos": "none"})
+    assert v["verdict"] == "inconclusive"
+
+
+# -------------------------------------------------------------------- plots
+@pytest.mark.parametrize("index", range(5))
+def test_each_plot_kind_renders_png_and_csv(pe_grid, tmp_path, index):
+    plot = pe_grid.spec["plots"][index]
+    png, csv = plots.render(pe_grid, plot, tmp_path, index)
+    assert png.read_bytes()[:8] == PNG and png.stat().st_size > 5000
+    data = pd.read_csv(csv)
+    assert len(data) > 0 and "mean" in data.columns
+    if plot["kind"] == "bar":
+        assert len(data) == 4
+        assert data.set_index("model.pos").loc["none", "n"] == 2
+    if plot["kind"] == "extrapolation":                  # 16 (training length), 32, 64
+        assert sorted(data["length"].unique()) == [16, 32, 64]
+    if plot["kind"] == "curve":
+        assert set(data["step"]) == {0, 50, 100}
+
+
+def test_impossible_plot_is_skipped_not_faked(pe_grid, tmp_path):
+    with pytest.raises(plots.SkipPlot):
+        plots.render(pe_grid, {"kind": "curve", "metric": "grad_norm"}, tmp_path)
+    with pytest.raises(plots.SkipPlot):
+        plots.render(pe_grid, {"kind": "heatmap", "metric": "val_acc", "x": "model.pos"},
+                     tmp_path)
+    assert not list(tmp_path.glob("*.png"))
+
+
+# -------------------------------------------------------------------- end to end
+def test_ablate_report_end_to_end(tmp_path, capsys):
+    spec = pe_spec()
+    spec["checks"].append({"claim": "no PE sits at chance", "metric": "val_acc",
+                           "select": {"model.pos": "none"}, "below": 0.6})
+    make_grid(tmp_path, spec, pe_metrics, config=pe_config)
+    assert cli(["report", "--results", str(tmp_path), "--no-explainers"]) == 0
+    gdir = tmp_path / "pe"
+    for name in ("summary.csv", "aggregate.csv", "comparisons.csv", "verdicts.json",
+                 "README.md"):
+        assert (gdir / name).is_file(), name
+    assert len(pd.read_csv(gdir / "summary.csv")) == 12
+    vlist = json.loads((gdir / "verdicts.json").read_text())
+    assert [v["verdict"] for v in vlist] == ["supported", "supported"]
+    assert all(set(v) >= {"claim", "verdict", "evidence"} for v in vlist)
+    readme = (gdir / "README.md").read_text()
+    assert "Attention alone is order-blind" in readme and "Vaswani Table 3" in readme
+    assert "| pos=sinusoidal" in readme and "**Supported.**" in readme
+    pngs = sorted(gdir.glob("*.png"))
+    assert len(pngs) == 5 and all(f"]({p.name})" in readme for p in pngs)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "[pe](pe/README.md)" in report and "pe/01_bar_val_acc_by_pos.png" in report
+    for p in pngs:                                  # plots come back without retraining
+        p.unlink()
+    before = (gdir / "verdicts.json").read_text()
+    assert cli(["report", "--results", str(tmp_path), "--no-explainers", "pe"]) == 0
+    assert sorted(gdir.glob("*.png")) == pngs
+    assert (gdir / "verdicts.json").read_text() == before
+
+
+def test_unknown_grid_is_a_one_line_error(tmp_path, capsys):
+    make_grid(tmp_path, pe_spec(), pe_metrics)
+    assert cli(["report", "--results", str(tmp_path), "--no-explainers", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown grid 'nope'" in err and "pe" in err
+    assert cli(["report", "--results", str(tmp_path / "missing")]) == 2
+
+
+# -------------------------------------------------------------------- explainers
+def test_explainers_from_a_saved_lm_and_without_one(tmp_path):
+    torch = pytest.importorskip("torch")
+    from ablations import explainers
+    from ablations.tasks.corpus import load_corpus
+    from transformer import ModelConfig, build_model
+
+    notes = explainers.make_all(tmp_path)               # nothing trained: two figures
+    out = tmp_path / "explainers"
+    assert sorted(p.name for p in out.glob("*.png")) == ["attention_entropy_init.png",
+                                                         "sinusoidal_encoding.png"]
+    assert any("skipped" in n for n in notes)
+    ent = pd.read_csv(out / "attention_entropy_init.csv")
+    sim = ent[ent["source"] == "unit-variance q, k"].set_index(["scale", "d_k"])
+    assert sim.loc[("sqrt", 256), "entropy_fraction"] > 0.8      # ~0.89 (ABLATIONS.md)
+    assert sim.loc[("none", 256), "entropy_fraction"] < 0.15     # ~0.06
+
+    vocab = load_corpus("python-docs", "char", 0).vocab_size
+    cfg = {"model": {"arch": "decoder", "vocab_size": vocab, "d_model": 32, "n_heads": 2,
+                     "n_layers": 1, "max_len": 64, "pos": "rope"},
+           "train": {"seed": 0},
+           "task": {"name": "lm", "source": "python-docs", "tokenizer": "char", "seq_len": 64}}
+    model = build_model(ModelConfig(**cfg["model"]))
+    spec = {"name": "lm", "plots": []}
+    make_grid(tmp_path, spec, lambda c, s: {"val_loss": 2.0}, config=lambda c, s: cfg)
+    rdir = next((tmp_path / "lm" / "runs").iterdir())
+    torch.save({"config": cfg, "state_dict": model.state_dict()}, rdir / "model.pt")
+    assert cli(["report", "--results", str(tmp_path)]) == 0     # explainers included
+    for name in ("attention_heads_layer0", "attention_from_it", "sampling"):
+        assert (out / f"{name}.png").read_bytes()[:8] == PNG, name
+        assert len(pd.read_csv(out / f"{name}.csv")) > 0
+    heads = pd.read_csv(out / "attention_heads_layer0.csv")
+    rows = heads.groupby(["head", "query_pos"])["weight"].sum()
+    assert rows.to_numpy() == pytest.approx(1.0, abs=1e-5)       # attention rows sum to 1
+    samp = pd.read_csv(out / "sampling.csv")
+    assert (samp["p_T0.5"].iloc[0] > samp["p_T1.0"].iloc[0] > samp["p_T2.0"].iloc[0])
+    assert (samp["p_top5"] > 0).sum() == 5
+    assert "explainers/attention_from_it.png" in (tmp_path / "REPORT.md").read_text()
