@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import shlex
@@ -26,7 +25,6 @@ from transformer.config import ConfigError
 from . import store
 from .progress import GridProgress
 
-LOCK = ".lock"
 ELSEWHERE = 3            # _run_one's exit code when another process holds the run's lock
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,7 +177,7 @@ def outcome(child: Child, rc: int, signals_interrupt: bool = False) -> tuple[str
     tail = stderr_tail(child.run_dir / "stderr.log", child.err_offset)
     if tail:
         reason += "; stderr tail:\n" + tail
-    with run_lock(child.run_dir) as held:
+    with store.run_lock(child.run_dir) as held:
         if not held:                      # another runner started it after our child died
             return "elsewhere", "another process holds the run's lock"
         if not store.is_done(child.run_dir):
@@ -201,23 +199,8 @@ def stderr_tail(path: Path, offset: int, lines: int = 25, chars: int = 3000) -> 
     return "\n".join(text.strip().splitlines()[-lines:])[-chars:]
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Try the run's lock without waiting; yields whether we got it."""
-    with open(Path(run_dir) / LOCK, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def lock_held(run_dir: Path) -> bool:
-    with run_lock(run_dir) as got:
+    with store.run_lock(run_dir) as got:
         return not got
 
 

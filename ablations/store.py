@@ -2,6 +2,8 @@
 file a reader trusts is written atomically (temp file + os.replace)."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -13,6 +15,7 @@ RESULT = "result.json"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 STATUSES = ("ok", "diverged", "failed")
 
 
@@ -51,3 +54,21 @@ def run_dir(results: Path, grid: str, run_id: str) -> Path:
 
 def is_done(run_dir: Path) -> bool:
     return (Path(run_dir) / RESULT).exists()
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Try the run's lock without waiting; yields whether this process got it. The lock
+    dies with its process, so a killed runner never leaves a run locked."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

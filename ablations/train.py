@@ -6,8 +6,6 @@ checkpoints/last.ckpt (written atomically) and, written atomically last, result.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import platform
@@ -78,27 +76,11 @@ def is_worker_rank() -> bool:
     return int(os.environ.get("LOCAL_RANK", 0)) != 0 or int(os.environ.get("NODE_RANK", 0)) != 0
 
 
-@contextlib.contextmanager
-def run_lock(run_dir: Path):
-    """Yield True if this process owns the run (a second runner gets False at once)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "w") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def run_one(run_dir: Path) -> int:
     """Train (or resume) the run in run_dir unless it is done; idempotent. Exit code:
     0 ok, 1 diverged/failed (recorded in result.json), 3 another process holds it."""
     run_dir = Path(run_dir)
-    with run_lock(run_dir) as mine:
+    with store.run_lock(run_dir) as mine:
         if not mine:
             print(f"{run_dir.name}: running elsewhere (locked)", file=sys.stderr)
             return EXIT_BUSY
