@@ -32,6 +32,13 @@ class Corpus:
     vocab_size: int
     decoder: object           # chars (str) for char, a tokenizers.Tokenizer for bpe
 
+    @property
+    def n_symbols(self) -> int:
+        """Ids actually in use: a small text can stop BPE short of the requested size."""
+        if isinstance(self.decoder, str):
+            return len(self.decoder)
+        return self.decoder.get_vocab_size()
+
     def decode(self, ids) -> str:
         ids = [int(i) for i in ids]
         if isinstance(self.decoder, str):
@@ -119,7 +126,8 @@ def _import_datasets(offline: bool):
 def _read_hub(source: str, hf_cache) -> str:
     name, _, config = source[len("hf:"):].partition(":")
     if not name:
-        raise ConfigError("task.source", "expected hf:NAME[:CONFIG], e.g. hf:wikitext:wikitext-2-raw-v1")
+        raise ConfigError("task.source", "expected hf:NAME[:CONFIG], "
+                          "e.g. hf:wikitext:wikitext-2-raw-v1")
     datasets = _import_datasets(offline=False)
     try:
         ds = datasets.load_dataset(name, config or None, split="train", cache_dir=hf_cache)
@@ -130,7 +138,8 @@ def _read_hub(source: str, hf_cache) -> str:
         raise ConfigError("task.source", f"cannot load hub dataset {source!r}{why}: {first}; "
                           "hf: sources need network access, offline use python-docs or "
                           "file:PATH") from None
-    columns = [c for c, f in ds.features.items() if getattr(f, "dtype", None) in ("string", "large_string")]
+    columns = [c for c, f in ds.features.items()
+               if getattr(f, "dtype", None) in ("string", "large_string")]
     if not columns:
         raise ConfigError("task.source", f"hub dataset {source!r} has no text column")
     column = "text" if "text" in columns else columns[0]

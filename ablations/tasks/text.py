@@ -33,7 +33,8 @@ class TextParams(TaskParams):
                      "source", f"unknown source {self.source!r}; valid: python-docs, "
                      "file:PATH, hf:NAME[:CONFIG]")
         # Byte-level BPE starts from 256 byte tokens; fewer cannot represent the text.
-        self.require(self.vocab_size >= 257, "vocab_size", f"must be >= 257 for byte-level "
+        self.require(self.tokenizer != "bpe" or self.vocab_size >= 257, "vocab_size",
+                     "must be >= 257 for byte-level "
                      f"BPE (256 byte tokens + merges), got {self.vocab_size}")
         self.require(self.seq_len >= 1, "seq_len", f"must be >= 1, got {self.seq_len}")
 
@@ -146,7 +147,8 @@ class MLMParams(TextParams):
 
     def validate(self):
         super().validate()
-        self.require(0 < self.mask_prob < 1, "mask_prob", f"must be in (0, 1), got {self.mask_prob}")
+        self.require(0 < self.mask_prob < 1, "mask_prob",
+                     f"must be in (0, 1), got {self.mask_prob}")
 
 
 @TASKS.register("mlm")
@@ -169,7 +171,7 @@ class MaskedLM(TextTask):
     def crops_to_batch(self, windows, gen):
         chosen = torch.rand(windows.shape, generator=gen) < self.params.mask_prob
         how = torch.rand(windows.shape, generator=gen)
-        noise = torch.randint(0, self.mask_id, windows.shape, generator=gen)
+        noise = torch.randint(0, self.corpus.n_symbols, windows.shape, generator=gen)
         inp = torch.where(chosen & (how < 0.8), self.mask_id, windows)
         inp = torch.where(chosen & (how >= 0.8) & (how < 0.9), noise, inp)
         return {"input": inp, "target": torch.where(chosen, windows, IGNORE)}
