@@ -43,6 +43,21 @@ def lr_lambda(cfg: TrainConfig):
     return f
 
 
+def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only. `fused` runs the whole update as one
+    kernel per parameter (the for-each path issues about ten per parameter: at
+    ablation-grid sizes the optimizer step would cost more than the model). Lightning's
+    mixed-precision plugin refuses to clip gradients for a fused optimizer (it assumes
+    the optimizer unscales them), so mixed precision keeps for-each."""
+    decay = [p for p in net.parameters() if p.dim() >= 2]
+    no_decay = [p for p in net.parameters() if p.dim() < 2]
+    fused = cfg.precision == "32"
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused, foreach=not fused)
+
+
 class StepIndices(torch.utils.data.Dataset):
     """A 'dataset' of step numbers: the module builds the real batch on the device."""
 
@@ -75,6 +90,15 @@ class AblationModule(L.LightningModule):
         self._t0 = None
         self._resumed_time = 0.0
 
+    # Lightning records the running hook's name on the module around every hook call,
+    # some fifty assignments a step, and nn.Module.__setattr__ checks each one against
+    # parameters, buffers and submodules. Plain values already set skip that check.
+    def __setattr__(self, name, value):
+        if isinstance(value, (type(None), bool, int, float, str)) and name in self.__dict__:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     CHECKPOINT = "last.ckpt"
     SUMMARY = ".summary.json"             # what the training process hands back
 
@@ -94,13 +118,7 @@ class AblationModule(L.LightningModule):
         return DataLoader(StepIndices(self.cfg.steps), batch_size=None, shuffle=False)
 
     def configure_optimizers(self):
-        decay = [p for p in self.net.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.net.parameters() if p.dim() < 2]
-        opt = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.cfg.weight_decay},
-             {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.cfg.lr, betas=(self.cfg.beta1, self.cfg.beta2),
-            foreach=True)
+        opt = make_optimizer(self.net, self.cfg)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
@@ -110,14 +128,22 @@ class AblationModule(L.LightningModule):
             return self.net(batch["src"], batch["input"])
         return self.net(batch["input"])
 
+    def training_loss(self, batch):
+        """Mean cross-entropy over the scored positions. The eager network fuses its
+        output projection into the loss and never builds the logits (transformer/
+        loss.py); a compiled one returns logits, whose loss the compiler fuses."""
+        if self.net is self.inner:
+            inputs = (batch["src"], batch["input"]) if "src" in batch else (batch["input"],)
+            return self.net.loss(*inputs, target=batch["target"])
+        return F.cross_entropy(self(batch).flatten(0, 1).float(), batch["target"].flatten(),
+                               ignore_index=-100)
+
     def training_step(self, _index, _batch_idx):
         step = self.global_step
         if self._t0 is None:
             self._t0 = time.perf_counter()
         batch = self.task.train_batch(step, self.cfg.batch_size, self.device, self.global_rank)
-        logits = self(batch)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["target"].flatten(),
-                               ignore_index=-100)
+        loss = self.training_loss(batch)
         self.tokens_seen += batch["input"].numel() + (batch["src"].numel() if "src" in batch else 0)
         if not torch.isfinite(loss):
             # stop at once; returning None skips this optimizer step

@@ -6,6 +6,8 @@ checkpoints/last.ckpt (written atomically) and, written atomically last, result.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import platform
@@ -109,12 +111,13 @@ def train_in_dir(run_dir: Path, resolved: dict) -> int:
 
 
 def _fit(run_dir: Path, resolved: dict) -> dict:
-    import lightning as L
-    import torch
+    with imports_outside_gc():
+        import lightning as L
+        import torch
 
-    from .lit import AblationModule
-    from .metrics import checkpoint_step
-    from .tasks import build_task
+        from .lit import AblationModule
+        from .metrics import checkpoint_step
+        from .tasks import build_task
 
     quiet_lightning()
     cfg = resolved["train"]
@@ -126,8 +129,36 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
     task = build_task(resolved["task"], cfg["seed"], resolved["model"]["arch"],
                       cache_dir(run_dir.parent.parent.parent))
     module = AblationModule(resolved, task, run_dir, resume_step)
+    trainer = build_trainer(cfg, run_dir)
+    (run_dir / AblationModule.SUMMARY).unlink(missing_ok=True)
+    trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
+    return store.read_json(run_dir / AblationModule.SUMMARY)
+
+
+@contextlib.contextmanager
+def imports_outside_gc():
+    """Importing Lightning (with torchmetrics, scipy, sympy, torch._dynamo) creates
+    millions of objects; the cyclic collector rescans them over and over while they are
+    created and once more at interpreter exit, about two seconds of every run's start-up
+    and shutdown. They live as long as the process: import with the collector paused,
+    then freeze them out of its reach (gc.freeze), and collect as usual afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def build_trainer(cfg: dict, run_dir: Path):
+    """The Trainer every run uses (`cfg` is the resolved train section). The module
+    does its own evaluation, logging and checkpointing on intervals, so Lightning's
+    loggers, progress bar, validation loop and checkpoint callback are all off."""
+    import lightning as L
     on_cpu = cfg["accelerator"] == "cpu"
-    trainer = L.Trainer(
+    return L.Trainer(
         max_steps=cfg["steps"], max_epochs=-1, accelerator=cfg["accelerator"],
         devices=cfg["devices"], strategy=cfg["strategy"], precision=cfg["precision"],
         gradient_clip_val=cfg["grad_clip"] or None,
@@ -135,9 +166,6 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
         default_root_dir=str(run_dir))
-    (run_dir / AblationModule.SUMMARY).unlink(missing_ok=True)
-    trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
-    return store.read_json(run_dir / AblationModule.SUMMARY)
 
 
 def quiet_lightning() -> None:

@@ -13,6 +13,7 @@ from torch import nn
 from .attention import Attention, KVCache, attention_mask
 from .ffn import FFN
 from .generate import Generation
+from .loss import linear_cross_entropy
 from .norm import PLACEMENT, final_norm
 from .registry import ARCH, POSITIONAL
 
@@ -69,6 +70,11 @@ class LanguageModel(Generation, nn.Module):
         if cfg.tie_embeddings:
             self.head.weight = self.embed.weight
 
+    def loss(self, *inputs, target, ignore_index: int = -100):
+        """Mean cross-entropy of self(*inputs) against target (B, T), positions equal to
+        ignore_index unscored; the (B, T, V) logits are never built (see loss.py)."""
+        return linear_cross_entropy(self.hidden(*inputs), self.head.weight, target, ignore_index)
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
@@ -89,7 +95,10 @@ class TransformerLM(LanguageModel):
         self.stack = Stack(cfg, causal=cfg.causal)
 
     def forward(self, tokens, start: int = 0, caches=None):
-        return self.head(self.stack(self.embed(tokens), start, caches=caches))
+        return self.head(self.hidden(tokens, start, caches))
+
+    def hidden(self, tokens, start: int = 0, caches=None):      # (B, T) -> (B, T, D)
+        return self.stack(self.embed(tokens), start, caches=caches)
 
     # incremental decoding (see generate.py)
     def init_state(self, prompt, max_len, src=None):
@@ -131,8 +140,11 @@ class EncoderDecoder(LanguageModel):
         return self.encoder(self.embed(src))
 
     def forward(self, src, tgt, start: int = 0, caches=None, memory=None):
+        return self.head(self.hidden(src, tgt, start, caches, memory))
+
+    def hidden(self, src, tgt, start: int = 0, caches=None, memory=None):  # -> (B, T, D)
         memory = self.encode(src) if memory is None else memory
-        return self.head(self.decoder(self.embed(tgt), start, memory, caches))
+        return self.decoder(self.embed(tgt), start, memory, caches)
 
     def init_state(self, prompt, max_len, src=None):
         if src is None:

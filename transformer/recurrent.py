@@ -20,8 +20,10 @@ class RecurrentLM(LanguageModel):
                              batch_first=True, dropout=cfg.dropout if cfg.n_layers > 1 else 0.0)
 
     def forward(self, tokens, state=None):                  # (B, T) -> (B, T, V)
-        out, _ = self.rnn(self.embed(tokens), state)
-        return self.head(out)
+        return self.head(self.hidden(tokens, state))
+
+    def hidden(self, tokens, state=None):                   # (B, T) -> (B, T, D)
+        return self.rnn(self.embed(tokens), state)[0]
 
     def init_state(self, prompt, max_len, src=None):
         return {"hidden": None}
