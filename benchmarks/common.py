@@ -1,0 +1,135 @@
+"""Shared machinery: timing by alternating rounds, result rows, the machine's description.
+
+Every comparison runs in one process and alternates its contenders round by round
+(A B C A B C ...), so a burst of load from other processes hits all of them alike;
+the figure reported is the median round. Timings are wall clock.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+
+@dataclass
+class Row:
+    """One measured number. `ratio` compares it with `baseline` (another row's name),
+    `target` is the ratio the project promises (None: informational)."""
+    bench: str
+    name: str
+    value: float
+    unit: str
+    baseline: Optional[str] = None
+    ratio: Optional[float] = None
+    target: Optional[float] = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> Optional[bool]:
+        if self.target is None or self.ratio is None:
+            return None
+        return self.ratio >= self.target
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+@dataclass
+class Settings:
+    quick: bool = False
+    rounds: int = 7
+    threads: int = 0                         # 0: leave torch's default
+    out: str = "results/bench"
+
+    def pick(self, full, quick):
+        return quick if self.quick else full
+
+
+def alternate(contenders: dict[str, Callable[[], object]], rounds: int, repeat: int = 1,
+              warmup: int = 1, sync: Callable[[], None] = lambda: None) -> dict[str, list[float]]:
+    """Seconds per call of each contender: `warmup` untimed calls each, then `rounds`
+    rounds of `repeat` timed calls each, contenders alternating within every round.
+
+    Each round takes the contenders in a new (seeded) order: contenders share the
+    process's heap and caches, and whoever runs after whom changes what memory is warm.
+    """
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    sync()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    order, rng = list(contenders), random.Random(0)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            fn = contenders[name]
+            t = time.perf_counter()
+            for _ in range(repeat):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - t) / repeat)
+    return times
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def spread(xs: list[float]) -> str:
+    """Interquartile range relative to the median, as a noise indicator ('+-4%')."""
+    if len(xs) < 4:
+        return ""
+    q = statistics.quantiles(xs, n=4)
+    return f"iqr +-{50 * (q[2] - q[0]) / statistics.median(xs):.0f}%"
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict:
+    """What the numbers were measured on (written beside them)."""
+    info = {
+        "cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "load_avg_1m_at_start": load_average(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    for mod in ("x_transformers", "transformers", "lightning"):
+        info[mod] = package_version(mod)
+    return info
+
+
+def load_average() -> Optional[float]:
+    """1-minute load average. Beyond what a benchmark itself adds (its thread count),
+    other processes share the cores and multi-threaded ops wait on descheduled threads."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def package_version(module: str) -> Optional[str]:
+    from importlib import metadata
+    dist = {"x_transformers": "x-transformers"}.get(module, module)
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def manual_seed(seed: int = 0) -> None:
+    torch.manual_seed(seed)

@@ -1,0 +1,134 @@
+"""Training throughput against the peers, model FLOP/s against the measured matmul peak,
+and (on a GPU) bf16 + torch.compile with MFU."""
+from __future__ import annotations
+
+import torch
+
+from .common import Row, Settings, alternate, median, spread
+from .models import PEERS, GPTShape, PeerMissing, n_params, ours, train_step
+
+SHAPE = GPTShape()                                  # the configuration the README quotes
+QUICK_SHAPE = GPTShape(vocab=512, d_model=64, n_layers=2, n_heads=4, seq=64, batch=4)
+
+# Known dense bf16 tensor-core peaks (FLOP/s) for the MFU denominator on GPUs.
+GPU_PEAKS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10": 125e12}
+
+
+def flops_per_token(model: torch.nn.Module, s: GPTShape) -> float:
+    """Training FLOPs per token, the PaLM/Chinchilla count used for MFU: 6 per weight of
+    every matmul (embedding lookups excluded, head included) plus 12 * layers * seq *
+    d_model for attention's two score matmuls (full, not halved for the causal mask)."""
+    lookups = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    head = getattr(model, "head", None)
+    tied = head is not None and id(head.weight) in lookups
+    matmul = sum(p.numel() for p in model.parameters() if id(p) not in lookups)
+    if tied:
+        matmul += head.weight.numel()
+    return 6 * matmul + 12 * s.n_layers * s.seq * s.d_model
+
+
+def matmul_peak(device: str = "cpu", dtype=torch.float32, n: int = 2048, rounds: int = 5) -> float:
+    """The best FLOP/s of an n x n x n matmul: what this machine's BLAS can reach."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    times = alternate({"mm": lambda: a @ b}, rounds=rounds, repeat=3, warmup=2, sync=sync)
+    return 2 * n ** 3 / min(times["mm"])
+
+
+def bench_train(st: Settings) -> list[Row]:
+    """Tokens/s of one training step (forward, backward, AdamW) for each contender.
+
+    Ours trains as `ablate train` does: the projection fused into the loss, fused AdamW.
+    Peers train as their documentation shows: logits, F.cross_entropy and a default
+    torch.optim.AdamW; each peer runs again with the fused AdamW ("+ fused AdamW"), so
+    the table separates what the optimizer buys from what the model code buys.
+    """
+    s = st.pick(SHAPE, QUICK_SHAPE)
+    torch.manual_seed(0)
+    batch = torch.randint(0, s.vocab, (s.batch, s.seq + 1))
+    model = ours(s)
+    flops = flops_per_token(model, s)
+    contenders = {"ours": train_step(model, batch, fused_loss=True)}
+    sizes, skipped = {"ours": n_params(model)}, []
+    for name, build in PEERS.items():
+        try:
+            peers = build(s), build(s)
+        except PeerMissing as e:
+            skipped.append(Row("train", name, float("nan"), "tokens/s", note=f"skipped: {e}"))
+            continue
+        contenders[name] = train_step(peers[0], batch, fused_loss=False, fused_adamw=False)
+        contenders[f"{name} + fused AdamW"] = train_step(peers[1], batch, fused_loss=False)
+        sizes[name] = sizes[f"{name} + fused AdamW"] = n_params(peers[0])
+    times = alternate(contenders, rounds=st.rounds, repeat=st.pick(2, 1), warmup=2)
+    tps = {name: s.tokens / median(t) for name, t in times.items()}
+    as_documented = [n for n in tps if n in PEERS]
+    best = max(as_documented, key=tps.get) if as_documented else None
+    config = (f"vocab {s.vocab}, d_model {s.d_model}, {s.n_layers} layers, {s.n_heads} heads, "
+              f"seq {s.seq}, batch {s.batch}, fp32")
+    rows = []
+    for name, value in tps.items():
+        row = Row("train", name, value, "tokens/s", baseline="ours", ratio=value / tps["ours"],
+                  note=f"{sizes[name] / 1e6:.2f}M params; {spread(times[name])}",
+                  extra={"config": config, "flops_per_token": flops})
+        if name == "ours":
+            row.baseline, row.ratio = best, (value / tps[best] if best else None)
+            row.target = 1.10 if best else None
+        rows.append(row)
+    return rows + skipped
+
+
+def bench_flops(st: Settings, train_rows: list[Row] | None = None) -> list[Row]:
+    """Model FLOP/s of each contender's training step against the fp32 matmul peak."""
+    peak = matmul_peak(n=st.pick(2048, 512), rounds=st.pick(5, 2))
+    rows = [Row("flops", "matmul peak (fp32)", peak / 1e9, "GFLOP/s",
+                note=f"best of {st.pick(2048, 512)}^3 sgemm rounds")]
+    for r in train_rows or []:
+        if r.unit == "tokens/s" and r.value == r.value:          # skip nan (missing peers)
+            achieved = r.value * r.extra["flops_per_token"]
+            rows.append(Row("flops", r.name, achieved / 1e9, "GFLOP/s",
+                            baseline="matmul peak (fp32)", ratio=achieved / peak,
+                            note="model FLOPs (6N + 12LTd per token) / s"))
+    return rows
+
+
+def bench_gpu(st: Settings) -> list[Row]:
+    """bf16 autocast + torch.compile on a GPU: tokens/s and MFU against the chip's peak."""
+    if not torch.cuda.is_available():
+        return [Row("gpu", "bf16 + compile", float("nan"), "tokens/s",
+                    note="skipped: no CUDA device")]
+    s = st.pick(GPTShape(batch=64, seq=256, d_model=512, n_layers=8, n_heads=8), QUICK_SHAPE)
+    torch.manual_seed(0)
+    batch = torch.randint(0, s.vocab, (s.batch, s.seq + 1), device="cuda")
+    rows, contenders = [], {}
+    for label, compiled, bf16 in (("fp32 eager", False, False), ("bf16 + compile", True, True)):
+        model = ours(s).cuda()
+        flops = flops_per_token(model, s)
+        net = torch.compile(model) if compiled else model
+        contenders[label] = _gpu_step(net, batch, bf16)
+    times = alternate(contenders, rounds=st.rounds, repeat=5, warmup=3,
+                      sync=torch.cuda.synchronize)
+    name = torch.cuda.get_device_name(0)
+    peak = next((v for k, v in GPU_PEAKS.items() if k in name), None)
+    measured = matmul_peak("cuda", torch.bfloat16, n=8192)
+    for label, t in times.items():
+        tps = s.tokens / median(t)
+        mfu = tps * flops / (peak or measured)
+        rows.append(Row("gpu", label, tps, "tokens/s", ratio=mfu, baseline="MFU",
+                        note=f"{name}; MFU vs {'spec' if peak else 'measured'} bf16 peak "
+                             f"{(peak or measured) / 1e12:.0f} TFLOP/s (measured "
+                             f"{measured / 1e12:.0f})"))
+    return rows
+
+
+def _gpu_step(net, batch, bf16: bool):
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=True)
+    inputs, target = batch[:, :-1], batch[:, 1:]
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            logits = net(inputs)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target.flatten())
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return step
