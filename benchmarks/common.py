@@ -82,6 +82,13 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def speedup(times: list[float], baseline_times: list[float]) -> float:
+    """How many times faster than the baseline: the median over rounds of the paired
+    ratio baseline_time / time. The two ran back to back in each round, so load that
+    comes and goes between rounds cancels out of every ratio."""
+    return median([b / a for a, b in zip(times, baseline_times)])
+
+
 def spread(xs: list[float]) -> str:
     """Interquartile range relative to the median, as a noise indicator ('+-4%')."""
     if len(xs) < 4:
@@ -108,12 +115,30 @@ def machine() -> dict:
         "torch": torch.__version__, "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "load_avg_1m_at_start": load_average(),
+        "busy_cores_at_start": busy_cores(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     for mod in ("x_transformers", "transformers", "lightning"):
         info[mod] = package_version(mod)
     return info
+
+
+def busy_cores(seconds: float = 1.0) -> Optional[float]:
+    """How many cores other processes keep busy right now (from /proc/stat over
+    `seconds`, before this process starts working); None where unavailable."""
+    def snapshot():
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)            # idle + iowait, total
+    try:
+        idle0, total0 = snapshot()
+        time.sleep(seconds)
+        idle1, total1 = snapshot()
+    except (OSError, ValueError, IndexError):
+        return None
+    busy = 1 - (idle1 - idle0) / max(1, total1 - total0)
+    return round(busy * (os.cpu_count() or 1), 2)
 
 
 def load_average() -> Optional[float]:

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import torch
 
-from ablations.config import nest, resolve
+from ablations.config import TrainConfig, nest, resolve
 from ablations.lit import AblationModule, lr_lambda, make_optimizer
-from ablations.config import TrainConfig
 from ablations.tasks import build_task
 from ablations.train import build_trainer, quiet_lightning
 from transformer import ModelConfig, build_model
 
-from .common import Row, Settings, median
+from .common import Row, Settings, median, speedup
 
 # The shipped grids' typical size (d_model 64-128, 2-4 layers, seq 32-128, batch 32).
 # The smallest is where per-step overhead weighs most.
@@ -91,7 +90,7 @@ def bench_loop(st: Settings) -> list[Row]:
                  "ckpt_every": cfg["ckpt_every"], "task": "recall"}
         rows.append(Row("loop", f"bare loop, {label}", bare_sps, "steps/s", extra=extra))
         rows.append(Row("loop", f"ablate train, {label}", module_sps, "steps/s",
-                        baseline=f"bare loop, {label}", ratio=module_sps / bare_sps, target=0.9,
+                        baseline=f"bare loop, {label}", ratio=speedup(module, bare), target=0.9,
                         note=f"training time as the run reports it (evaluation excluded); "
                              f"whole fit incl. setup + evals: {median(fit):.1f}s",
                         extra=extra))

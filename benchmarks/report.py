@@ -22,15 +22,20 @@ def fmt(value, digits: int = 3) -> str:
 
 
 def markdown(rows: list[Row], machine: dict) -> str:
+    busy = machine.get("busy_cores_at_start")
     lines = [f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, "
              f"torch {machine['torch']} with {machine['torch_threads']} threads"
-             f"{', GPU ' + machine['gpu'] if machine.get('gpu') else ''}); 1-minute load "
-             f"average {machine['load_avg_1m_at_start']} at start, "
-             f"{machine.get('load_avg_1m_at_end', '?')} at end (the benchmark itself adds up to "
-             f"its thread count; beyond that, other processes competed for the cores). "
+             f"{', GPU ' + machine['gpu'] if machine.get('gpu') else ''}); other processes "
+             f"kept {busy if busy is not None else '?'} cores busy just before it started "
+             f"(1-minute load average {machine['load_avg_1m_at_start']} at start, "
+             f"{machine.get('load_avg_1m_at_end', '?')} at end, this run included). "
              f"Medians of alternating rounds.",
-             "",
-             "| bench | contender | value | unit | vs | ratio | target | met | note |",
+             ""]
+    if busy is not None and busy >= 0.25 * (machine.get("cores") or 1):
+        lines += [f"**Warning: other processes were using {busy} of {machine['cores']} cores. "
+                  f"Multi-threaded timings on shared cores inflate unevenly (a thread that "
+                  f"loses its core stalls every parallel op); rerun on a quiet machine.**", ""]
+    lines += ["| bench | contender | value | unit | vs | ratio | target | met | note |",
              "|---|---|---:|---|---|---:|---:|---|---|"]
     for r in rows:
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"

@@ -18,7 +18,12 @@ from transformer import loss as fused
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    code = main(["bench", "--quick", "--out", str(out)])
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        code = main(["bench", "--quick", "--threads", "1", "--out", str(out)])
+    finally:                          # process-wide settings the bench changes
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
     return code, out
 
 
@@ -121,3 +126,35 @@ def test_fused_loss_falls_back_without_grad_and_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = fused.linear_cross_entropy(h, w, t)
     assert got.dtype == torch.float32 and abs(got.item() - want.item()) < 0.05
+
+
+@pytest.mark.parametrize("T,block", [(7, 7), (7, 3), (130, 64), (64, 64)])
+def test_block_causal_attention_equals_sdpa(T, block):
+    """The training path for short causal sequences on CPU: values and gradients equal
+    SDPA's causal attention, including a partial last block."""
+    from transformer.attention import BlockCausalAttention
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, T, 8, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    grad = torch.randn(2, 3, T, 8, dtype=torch.float64)
+    want = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3)
+    got = BlockCausalAttention.apply(q, k, v, 0.3, block)
+    assert torch.allclose(got, want, atol=1e-12)
+    for g, w in zip(torch.autograd.grad(got, (q, k, v), grad),
+                    torch.autograd.grad(want, (q, k, v), grad)):
+        assert torch.allclose(g, w, atol=1e-12)
+
+
+def test_block_causal_attention_only_where_it_pays():
+    from transformer.attention import use_block_causal
+    q = torch.randn(2, 4, 32, 16, requires_grad=True)
+    assert use_block_causal(q, q, dropout=0.0) == 32               # one block of 32
+    assert use_block_causal(torch.randn(1, 4, 512, 16, requires_grad=True),
+                            torch.randn(1, 4, 512, 16), dropout=0.0) == 64
+    assert use_block_causal(q, q, dropout=0.1) == 0                # SDPA does dropout
+    assert use_block_causal(q, q[:, :2], dropout=0.0) == 0         # grouped-query: SDPA
+    with torch.no_grad():
+        assert use_block_causal(q, q, dropout=0.0) == 0            # inference: SDPA
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert use_block_causal(q, q, dropout=0.0) == 0
+    big = torch.randn(64, 8, 1024, 16, requires_grad=True)         # too many scores to keep
+    assert use_block_causal(big, big, dropout=0.0) == 0
