@@ -58,6 +58,14 @@ def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
         lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused, foreach=not fused)
 
 
+def grad_norm(module: torch.nn.Module) -> float | None:
+    """L2 norm of all of a module's gradients together; None when it has none."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+
+
 class StepIndices(torch.utils.data.Dataset):
     """A 'dataset' of step numbers: the module builds the real batch on the device."""
 
@@ -163,15 +171,9 @@ class AblationModule(L.LightningModule):
         norms = {}
         if step % self.cfg.diag_every == 0:
             for i, block in enumerate(self._layers()):
-                grads = [p.grad for p in block.parameters() if p.grad is not None]
-                if grads:
-                    norms[f"grad_norm/layer{i}"] = torch.linalg.vector_norm(
-                        torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
-        grads = [p.grad for p in self.net.parameters() if p.grad is not None]
-        if grads:
-            norms["grad_norm"] = torch.linalg.vector_norm(
-                torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
-        self._write(step, norms)
+                norms[f"grad_norm/layer{i}"] = grad_norm(block)
+        norms["grad_norm"] = grad_norm(self.net)
+        self._write(step, {k: v for k, v in norms.items() if v is not None})
 
     def on_train_batch_end(self, outputs, _index, _batch_idx):
         step = self.global_step                       # optimizer steps taken so far

@@ -101,11 +101,19 @@ def _bars(ax, rows, title, unit):
             ax.text(r.value, i, f" {r.ratio:.2f}x", va="center", fontsize=8)
 
 
-def _train(rows, ax):
-    sel = _pick(rows, "train")
-    if ax is not None and sel:
-        _bars(ax, sel, "training throughput (fp32)", "tokens/s")
-    return bool(sel)
+def _bar_panel(bench, title, unit):
+    """A panel of horizontal bars for one comparison benchmark."""
+    def panel(rows, ax):
+        sel = _pick(rows, bench)
+        if ax is not None and sel:
+            _bars(ax, sel, title, unit)
+        return bool(sel)
+    return panel
+
+
+_train = _bar_panel("train", "training throughput (fp32)", "tokens/s")
+_recurrent = _bar_panel("recurrent", "recurrent baselines", "tokens/s")
+_loop = _bar_panel("loop", "training loop at grid size", "steps/s")
 
 
 def _flops(rows, ax):
@@ -115,20 +123,6 @@ def _flops(rows, ax):
         ax.invert_yaxis()
         ax.set_title("model FLOP/s / measured matmul peak")
         ax.set_xlabel("% of peak")
-    return bool(sel)
-
-
-def _recurrent(rows, ax):
-    sel = _pick(rows, "recurrent")
-    if ax is not None and sel:
-        _bars(ax, sel, "recurrent baselines", "tokens/s")
-    return bool(sel)
-
-
-def _loop(rows, ax):
-    sel = _pick(rows, "loop")
-    if ax is not None and sel:
-        _bars(ax, sel, "training loop at grid size", "steps/s")
     return bool(sel)
 
 

@@ -19,8 +19,8 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        drop = cum - sorted_logits.softmax(-1) >= top_p      # keep the first token past p
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs >= top_p             # keep the first token past p
         drop = torch.zeros_like(drop).scatter(-1, order, drop)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
