@@ -13,12 +13,12 @@ import sys
 from transformer.config import ConfigError
 
 COMMANDS = {
-    "list": ("ablations.commands.list_cmd", "registered variants per kind, tasks, shipped grids"),
-    "train": ("ablations.train", "train one run into a results folder"),
-    "run": ("ablations.runner", "run an ablation grid (resumable, parallel, SLURM)"),
-    "report": ("ablations.report", "aggregate stored results into tables, plots and verdicts"),
+    "list": ("ablations.listing", "registered variants per kind, tasks, shipped grids"),
+    "train": ("ablations.training.run", "train one run into a results folder"),
+    "run": ("ablations.grid.runner", "run an ablation grid (resumable, parallel, SLURM)"),
+    "report": ("ablations.report.command", "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
-    "_run_one": ("ablations.train", None),   # internal: the idempotent per-run entry point
+    "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
 }
 
 

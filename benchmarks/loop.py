@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from ablations.config import TrainConfig, nest, resolve
-from ablations.lit import AblationModule, lr_lambda, make_optimizer
+from ablations.training.module import AblationModule, lr_lambda, make_optimizer
 from ablations.tasks import build_task
-from ablations.train import build_trainer, quiet_lightning
+from ablations.training.run import build_trainer, quiet_lightning
 from transformer import ModelConfig, build_model
 
 from .common import Row, Settings, median, speedup

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ablations import grid as grids
+from ablations.grid import spec as grids
 from ablations.cli import main as cli
 
 GOOD = """
@@ -158,7 +158,7 @@ def test_bundles_are_an_extra_axis_of_coupled_overrides(tmp_path):
 
 
 def test_shipped_grids_are_valid_and_smoke_is_small():
-    shipped = sorted((Path(grids.__file__).parent / "grids").glob("*.yaml"))
+    shipped = sorted(grids.SHIPPED.glob("*.yaml"))
     assert shipped
     for path in shipped:
         g = grids.load(path)
@@ -169,6 +169,6 @@ def test_shipped_grids_are_valid_and_smoke_is_small():
 
 
 def test_parse_seeds():
-    from ablations.runner import parse_seeds
+    from ablations.grid.runner import parse_seeds
     assert parse_seeds("1,2,3") == [1, 2, 3]
     assert parse_seeds("0-2,5") == [0, 1, 2, 5]

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from ablations import analysis, plots, verdicts
+from ablations.report import analysis, plots, verdicts
 from ablations.cli import main as cli
 from report_fixtures import make_grid
 
@@ -276,7 +276,7 @@ def test_unknown_grid_is_a_one_line_error(tmp_path, capsys):
 # -------------------------------------------------------------------- explainers
 def test_explainers_from_a_saved_lm_and_without_one(tmp_path):
     torch = pytest.importorskip("torch")
-    from ablations import explainers
+    from ablations.report import explainers
     from ablations.tasks.corpus import load_corpus
     from transformer import ModelConfig, build_model
 

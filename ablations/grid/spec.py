@@ -17,12 +17,13 @@ import yaml
 
 from transformer.config import ConfigError
 
-from . import plugins
-from .config import check_key, nest, resolve, run_id
+from .. import plugins
+from ..config import check_key, nest, resolve, run_id
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "seeds", "smoke", "baseline", "checks", "plots", "plugins")
 REQUIRED = ("name", "claim", "task")
+SHIPPED = Path(__file__).resolve().parents[1] / "grids"    # the catalogue's grid files
 
 
 class GridError(ConfigError):
@@ -235,7 +236,7 @@ def check_spec(grid: Grid) -> None:
                           f"got {s['name']!r}")
     for key in ("claim", "published"):
         _expect(s.get(key, ""), str, key, "a string")
-    from .tasks import TASKS
+    from ..tasks import TASKS
     if _expect(s["task"], dict, "task", "a mapping with a name").get("name") not in TASKS:
         raise ConfigError("task.name", TASKS.unknown_message(s["task"].get("name")))
     for key in ("base", "smoke"):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, plots, verdicts
-from .store import MANIFEST, atomic_write_json, atomic_write_text, read_json
+from ..store import MANIFEST, atomic_write_json, atomic_write_text, read_json
 
 # The catalogue's order (ABLATIONS.md) tells the story; other grids follow by name.
 ORDER = ["rnn_vs_transformer", "parallelism", "attention_scaling", "heads",

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .stats import Diff, Stats, describe, difference, finite, t_cdf, t_ppf  # noqa: F401
-from .store import MANIFEST, METRICS, RESULT, read_json
+from ..store import MANIFEST, METRICS, RESULT, read_json
 
 COST = ["params", "steps", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
 

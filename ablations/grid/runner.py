@@ -18,10 +18,10 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-from . import grid as grids
-from . import store
-from .config import parse_sets
-from .grid import GridError
+from . import spec as grids
+from .. import store
+from ..config import parse_sets
+from .spec import GridError
 from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots,
                    status_of)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-from . import store
-from .config import nest, parse_sets, resolve, run_id
-from .plugins import import_plugins
+from .. import store
+from ..config import nest, parse_sets, resolve, run_id
+from ..plugins import import_plugins
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 3
 
@@ -115,9 +115,9 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         import lightning as L
         import torch
 
-        from .lit import AblationModule
-        from .metrics import checkpoint_step
-        from .tasks import build_task
+        from .module import AblationModule
+        from .checkpoint import checkpoint_step
+        from ..tasks import build_task
 
     quiet_lightning()
     cfg = resolved["train"]

@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader
 from transformer import ModelConfig, build_model
 from transformer.inspect import entropy_fraction, record_attention, row_entropy
 
-from . import store
-from .config import TrainConfig
-from .metrics import MetricsWriter, save_checkpoint_atomically
+from .. import store
+from ..config import TrainConfig
+from .checkpoint import MetricsWriter, save_checkpoint_atomically
 
 
 def lr_lambda(cfg: TrainConfig):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-from . import store
+from .. import store
 from .pool import REPO, launch, one_line, outcome, status_of
 
 try:

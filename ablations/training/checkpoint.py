@@ -7,7 +7,7 @@ import math
 import os
 from pathlib import Path
 
-from . import store
+from .. import store
 
 
 class MetricsWriter:

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-from . import store
+from .. import store
 from .progress import GridProgress
 
 ELSEWHERE = 3            # _run_one's exit code when another process holds the run's lock
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclasses.dataclass

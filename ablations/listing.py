@@ -7,7 +7,6 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-GRIDS = Path(__file__).resolve().parents[1] / "grids"
 
 
 def add_arguments(p) -> None:
@@ -18,8 +17,8 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from .. import grid as grids
-    from ..tasks import TASKS
+    from .grid import spec as grids
+    from .tasks import TASKS
     import transformer
     from transformer import registries
 
@@ -37,8 +36,8 @@ def main(args) -> int:
         cls = TASKS.get(name)
         archs = ", ".join(cls.archs)
         print(_wrapped(f"  {name:<15} ", f"{summary(cls)} [archs: {archs}]"))
-    print(f"\nGrids ({_rel(GRIDS)}/; run with `ablate run FILE`)")
-    for path in sorted(GRIDS.glob("*.yaml")):
+    print(f"\nGrids ({_rel(grids.SHIPPED)}/; run with `ablate run FILE`)")
+    for path in sorted(grids.SHIPPED.glob("*.yaml")):
         print(_wrapped(f"  {path.stem:<15} ", _grid_line(path, grids)))
     del transformer
     return 0

@@ -28,8 +28,8 @@ import pandas as pd  # noqa: E402
 
 from .analysis import (Grid, _present, describe, get_path, load_curves, match_value,  # noqa: E402
                        per_seed, select, usable)
-from .plot_labels import key_label, metric_label  # noqa: E402
-from .store import atomic_write_text  # noqa: E402
+from .labels import key_label, metric_label  # noqa: E402
+from ..store import atomic_write_text  # noqa: E402
 
 KINDS = ("bar", "curve", "line", "heatmap", "extrapolation")
 class SkipPlot(Exception):

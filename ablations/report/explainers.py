@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from .plots import save  # noqa: E402
-from .store import RESULT, atomic_write_text, read_json  # noqa: E402
+from ..store import RESULT, atomic_write_text, read_json  # noqa: E402
 
 SENTENCE = "The animal didn't cross the street because it was too tired"
 CAPTIONS = {
@@ -174,7 +174,7 @@ def find_lm_run(results: Path):
 
 def load_lm(rdir: Path, cfg: dict, cache_dir: Path | None = None):
     from transformer import ModelConfig, build_model
-    from .tasks.corpus import load_corpus
+    from ..tasks.corpus import load_corpus
     saved = torch.load(rdir / "model.pt", map_location="cpu", weights_only=True)
     model = build_model(ModelConfig(**saved["config"]["model"]))
     model.load_state_dict(saved["state_dict"])
