@@ -17,7 +17,7 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    from .grid import spec as grids
+    from . import grid as grids
     from .tasks import TASKS
     import transformer
     from transformer import registries

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ablations.grid import spec as grids
+from ablations import grid as grids
 from ablations.cli import main as cli
 
 GOOD = """

@@ -8,7 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from ablations.report import analysis, plots, verdicts
+from ablations.report import analysis, plots, stats, verdicts
+from ablations.report.results import load as load_grid, load_curves
 from ablations.cli import main as cli
 from report_fixtures import make_grid
 
@@ -55,7 +56,7 @@ def pe_config(cell, seed):      # d_model is not an axis: the report reads it fr
 def pe_grid(tmp_path):
     make_grid(tmp_path, pe_spec(), pe_metrics, config=pe_config, unfinished=1,
               status=lambda c, s: "diverged" if (c["model.pos"], s) == ("learned", 2) else "ok")
-    return analysis.load_grid(tmp_path / "pe")
+    return load_grid(tmp_path / "pe")
 
 
 # -------------------------------------------------------------------- statistics
@@ -63,29 +64,29 @@ def pe_grid(tmp_path):
                                          (0.975, 10, 2.228139), (0.975, 30, 2.042272),
                                          (0.025, 5, -2.570582), (0.975, 2.5972978, 3.480644)])
 def test_t_quantiles_match_tables(p, df, want):
-    assert analysis.t_ppf(p, df) == pytest.approx(want, abs=1e-5)
+    assert stats.t_ppf(p, df) == pytest.approx(want, abs=1e-5)
 
 
 def test_describe_against_hand_computed_values():
-    s = analysis.describe([1.0, 2.0, 4.0, float("nan")])        # NaN is dropped
+    s = stats.describe([1.0, 2.0, 4.0, float("nan")])        # NaN is dropped
     assert s.n == 3 and s.mean == pytest.approx(7 / 3)
     assert s.std == pytest.approx(math.sqrt(7 / 3))              # sum sq dev 14/3, ddof 1
     half = 4.302653 * math.sqrt(7 / 3) / math.sqrt(3)
     assert (s.ci_low, s.ci_high) == pytest.approx((7 / 3 - half, 7 / 3 + half), abs=1e-5)
-    one = analysis.describe([5.0])
+    one = stats.describe([5.0])
     assert one.n == 1 and one.mean == 5.0 and math.isnan(one.ci_low)
 
 
 def test_difference_pairs_by_seed_else_welch():
     a = pd.Series([1.0, 2.0, 4.0], index=[0, 1, 2])
     b = pd.Series([0.5, 1.7, 2.0], index=[0, 1, 2])
-    d = analysis.difference(a, b)                   # per-seed diffs 0.5, 0.3, 2.0
+    d = stats.difference(a, b)                   # per-seed diffs 0.5, 0.3, 2.0
     sd = math.sqrt(((0.5 - 14 / 15) ** 2 + (0.3 - 14 / 15) ** 2 + (2 - 14 / 15) ** 2) / 2)
     half = 4.302653 * sd / math.sqrt(3)
     assert d.paired and d.diff == pytest.approx(14 / 15)
     assert (d.ci_low, d.ci_high) == pytest.approx((14 / 15 - half, 14 / 15 + half), abs=1e-5)
     assert d.p == pytest.approx(0.2240164, abs=1e-6)
-    w = analysis.difference(a, pd.Series([0.5, 1.7, 2.0, 1.0], index=[0, 1, 2, 3]))
+    w = stats.difference(a, pd.Series([0.5, 1.7, 2.0, 1.0], index=[0, 1, 2, 3]))
     assert not w.paired and w.df == pytest.approx(2.5972978, abs=1e-6)
     assert w.diff == pytest.approx(7 / 3 - 1.3) and w.p == pytest.approx(0.3650678, abs=1e-6)
 
@@ -100,7 +101,7 @@ def test_load_grid_builds_one_row_per_finished_run(pe_grid, tmp_path):
         assert col in runs.columns, col
     assert runs["diverged"].sum() == 1
     assert set(runs["model.d_model"]) == {64, 128}            # read from result.json config
-    curve = analysis.load_curves(pe_grid, "val_loss")
+    curve = load_curves(pe_grid, "val_loss")
     assert not curve.duplicated(["run_id", "step"]).any()      # resumed duplicate dropped
     agg = analysis.aggregate(pe_grid, ["val_acc"]).set_index("variant")
     assert agg.loc["pos=none", "n"] == 2 and agg.loc["pos=sinusoidal", "n"] == 3
@@ -120,7 +121,7 @@ def test_runs_that_ignore_an_axis(tmp_path):
         [{"model.arch": "decoder", "model.pos": p} for p in ("rope", "none")]
     make_grid(tmp_path, spec, lambda c, s: {"val_acc": 0.5 if c["model.arch"] == "lstm"
                                             else 0.9 + 0.01 * s}, cells=cells)
-    grid = analysis.load_grid(tmp_path / "rnn")
+    grid = load_grid(tmp_path / "rnn")
     assert analysis.select(grid.runs, {"model.pos": "rope"}).sum() == 3   # lstm not matched
     assert analysis.select(grid.runs, {"model.pos": None}).sum() == 3
     comp = analysis.baseline_comparisons(grid, ["val_acc"])   # the shared lstm is the baseline
@@ -191,7 +192,7 @@ def test_metrics_csv_fallback_and_text_metrics(tmp_path):
              "better": "lower", "compare": {"model.pos": "sinusoidal"},
              "against": {"model.pos": "none"}}
     make_grid(tmp_path, pe_spec(checks=[check]), metrics)
-    grid = analysis.load_grid(tmp_path / "pe")
+    grid = load_grid(tmp_path / "pe")
     assert "val_error@64" not in grid.metrics and "train_loss" in grid.metrics
     assert grid.runs["val_error@64"].notna().sum() == 3
     v = verdicts.evaluate_grid(grid)[0]
@@ -203,7 +204,7 @@ def test_metrics_csv_fallback_and_text_metrics(tmp_path):
 
 def test_single_seed_is_inconclusive(tmp_path):
     make_grid(tmp_path, pe_spec(seeds=[0]), pe_metrics)
-    grid = analysis.load_grid(tmp_path / "pe")
+    grid = load_grid(tmp_path / "pe")
     v = verdict(grid, better="higher", compare={"model.pos": "sinusoidal"},
                 against={"model.pos": "none"})
     assert v["verdict"] == "inconclusive"
@@ -306,7 +307,7 @@ def test_explainers_from_a_saved_lm_and_without_one(tmp_path):
         assert len(pd.read_csv(out / f"{name}.csv")) > 0
     heads = pd.read_csv(out / "attention_heads_layer0.csv")
     rows = heads.groupby(["head", "query_pos"])["weight"].sum()
-    assert rows.to_numpy() == pytest.approx(1.0, abs=1e-5)       # attention rows sum to 1
+    assert rows.to_numpy() == pytest.approx(1.0, abs=1e-3)   # rows sum to 1 (5-decimal figures)
     samp = pd.read_csv(out / "sampling.csv")
     assert (samp["p_T0.5"].iloc[0] > samp["p_T1.0"].iloc[0] > samp["p_T2.0"].iloc[0])
     assert (samp["p_top5"] > 0).sum() == 5

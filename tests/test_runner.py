@@ -185,7 +185,7 @@ def test_dry_run_builds_every_model_and_writes_nothing(real, capsys, tmp_path):
     out = capsys.readouterr().out
     assert code == 0 and not (tmp_path / "r").exists()
     assert "lr=0.003" in out and "lr=1e+09" in out and "2 runs (2 to train)" in out
-    from ablations.grid import spec as grids
+    from ablations import grid as grids
     from transformer import ModelConfig, build_model
     (cfg, *_) = [r.config["model"] for r in grids.expand(grids.load(grid))]
     params = sum(p.numel() for p in build_model(ModelConfig(**cfg)).parameters())

@@ -6,18 +6,13 @@ source of truth and grids state only deltas.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Optional
 
 from .registry import registries
+from .validation import ConfigError, check_fields, did_you_mean
 
-
-class ConfigError(ValueError):
-    """Bad configuration; `field` names the offending field."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        super().__init__(f"{field}: {message}")
+__all__ = ["ModelConfig", "ConfigError"]
 
 
 @dataclass
@@ -43,8 +38,7 @@ class ModelConfig:
     bias: bool = True                # biases in linear layers and norms (torch default)
 
     def __post_init__(self):
-        for f in fields(self):
-            _check_type(self, f)
+        check_fields(self, strings=False)      # the API takes 128, never "128"
         for name, reg in registries.items():
             if getattr(self, name) not in reg:
                 raise ConfigError(name, reg.unknown_message(getattr(self, name)))
@@ -110,26 +104,7 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> "ModelConfig":
         unknown = set(d) - set(cls.field_names())
         if unknown:
-            import difflib
             name = sorted(unknown)[0]
-            hint = difflib.get_close_matches(name, cls.field_names(), n=1)
-            did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError(name, f"unknown field{did}; valid: {', '.join(cls.field_names())}")
+            raise ConfigError(name, f"unknown field{did_you_mean(name, cls.field_names())}; "
+                              f"valid: {', '.join(cls.field_names())}")
         return cls(**d)
-
-
-_TYPES = {"str": str, "int": int, "float": float, "bool": bool,
-          "Optional[int]": (int, type(None)), "Optional[bool]": (bool, type(None))}
-
-
-def _check_type(cfg, f: dataclasses.Field):
-    value = getattr(cfg, f.name)
-    want = _TYPES[f.type]
-    if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
-        setattr(cfg, f.name, float(value))
-        return
-    ok = isinstance(value, want)
-    if ok and isinstance(value, bool) and bool not in (want if isinstance(want, tuple) else (want,)):
-        ok = False  # True is an int in Python; never accept it as a size
-    if not ok:
-        raise ConfigError(f.name, f"expected {f.type}, got {type(value).__name__} {value!r}")

@@ -7,7 +7,7 @@ A new variant is one decorated class::
 """
 from __future__ import annotations
 
-import difflib
+from .validation import unknown
 
 
 class Registry:
@@ -31,9 +31,7 @@ class Registry:
         return self._entries[name]
 
     def unknown_message(self, name) -> str:
-        hint = difflib.get_close_matches(str(name), self.names(), n=1)
-        did = f" (did you mean {hint[0]!r}?)" if hint else ""
-        return f"unknown {self.kind} {name!r}{did}; valid: {', '.join(self.names())}"
+        return unknown(self.kind, name, self.names())
 
     def names(self) -> list[str]:
         return list(self._entries)

@@ -25,7 +25,6 @@ from transformer.config import ConfigError
 from .. import store
 from .progress import GridProgress
 
-ELSEWHERE = 3            # _run_one's exit code when another process holds the run's lock
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -149,7 +148,7 @@ class Child:
 
 
 def launch(run_dir: Path, overlay: dict, plugins: list[str]) -> Child:
-    with open(run_dir / "stderr.log", "ab") as err:   # stdout too: one log per run
+    with open(run_dir / store.STDERR_LOG, "ab") as err:   # stdout too: one log per run
         err.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} attempt\n".encode())
         err.flush()
         offset = err.tell()
@@ -166,27 +165,31 @@ def outcome(child: Child, rc: int, signals_interrupt: bool = False) -> tuple[str
     or 'interrupted' (a signal when signals_interrupt, e.g. SLURM preemption: resume later).
     """
     if store.is_done(child.run_dir):
-        return status_of(child.run_dir)
-    if rc == ELSEWHERE:
+        return store.status_of(child.run_dir)
+    if rc == store.EXIT_BUSY:
         return "elsewhere", "another process holds the run's lock"
     if rc < 0 and signals_interrupt:
         return "interrupted", f"killed by {signal.Signals(-rc).name}"
     how = (f"killed by {signal.Signals(-rc).name}" if rc < 0 else
            f"exit code {rc} without result.json" if rc in (0, 1) else f"exit code {rc}")
     reason = f"crashed ({how})"
-    tail = stderr_tail(child.run_dir / "stderr.log", child.err_offset)
+    tail = stderr_tail(child.run_dir / store.STDERR_LOG, child.err_offset)
     if tail:
         reason += "; stderr tail:\n" + tail
     with store.run_lock(child.run_dir) as held:
         if not held:                      # another runner started it after our child died
             return "elsewhere", "another process holds the run's lock"
         if not store.is_done(child.run_dir):
-            cfg = child.run_dir / store.CONFIG
-            store.atomic_write_json(child.run_dir / store.RESULT, {
-                "status": "failed", "reason": reason, "run_id": child.run_dir.name,
-                "exit_code": rc, "config": store.read_json(cfg) if cfg.exists() else None,
-                "metrics": {}})
-    return status_of(child.run_dir)
+            store.write_result(child.run_dir, status="failed", reason=reason,
+                               config=_config_or_none(child.run_dir), exit_code=rc)
+    return store.status_of(child.run_dir)
+
+
+def _config_or_none(run_dir: Path) -> dict | None:
+    try:
+        return store.read_config(run_dir)
+    except (FileNotFoundError, store.Unreadable):
+        return None
 
 
 def stderr_tail(path: Path, offset: int, lines: int = 25, chars: int = 3000) -> str:
@@ -224,7 +227,7 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
                         run, rd = queue.popleft()
                         text = f"{run.run_id} {run.label} seed={run.seed}"
                         if store.is_done(rd):         # another runner finished it meanwhile
-                            progress.done(text, *status_of(rd)[:1], "finished elsewhere")
+                            progress.done(text, store.status_of(rd)[0], "finished elsewhere")
                         elif lock_held(rd):
                             progress.done(text, "elsewhere", "running in another process")
                         else:
@@ -248,17 +251,6 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
 
 def _first(reason: str) -> str:
     return one_line(reason, 120)
-
-
-def status_of(rd: Path) -> tuple[str, str]:
-    """(status, reason) of a finished run; ('pending', '') when it has no result yet."""
-    try:
-        res = store.read_json(Path(rd) / store.RESULT)
-    except FileNotFoundError:
-        return "pending", ""
-    except (OSError, ValueError) as e:
-        return "failed", f"unreadable result.json: {e}"
-    return str(res.get("status", "ok")), str(res.get("reason") or "")
 
 
 def one_line(reason: str, width: int = 160) -> str:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-from . import spec as grids
+from .expand import expand
 from .. import store
 from ..config import parse_sets
-from .spec import GridError
+from .spec import GridError, load
 from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots,
-                   status_of)
+                   )
 
 
 def add_arguments(p) -> None:
@@ -79,9 +79,9 @@ def main(args) -> int:
             from . import slurm
             slurm.check(args.submitit_cluster)
         on_gpu = bool(gpus) if args.executor == "local" else args.gpus_per_task > 0
-        grid = grids.load(path, args.plugin)
-        runs = grids.expand(grid, smoke=args.smoke, sets=sets, seeds=seeds,
-                            extra=GPU_LAYER if on_gpu else None, cache_dir=results / ".cache")
+        grid = load(path, args.plugin)
+        runs = expand(grid, smoke=args.smoke, sets=sets, seeds=seeds,
+                      extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
         else:
@@ -90,7 +90,7 @@ def main(args) -> int:
         raise
     except ConfigError as e:
         raise GridError(path, str(e)) from None
-    plugins = list(dict.fromkeys((grid.plugins or []) + args.plugin))
+    plugins = list(dict.fromkeys(grid.plugins + args.plugin))
     if args.dry_run:
         return dry_run(grid.name, runs, results)
 
@@ -99,9 +99,7 @@ def main(args) -> int:
         "name": grid.name, "claim": grid.claim, "grid_file": str(path), "spec": grid.spec,
         "applied": {"smoke": args.smoke, "set": sets, "seeds": seeds, "plugins": plugins},
         "runs": [r.manifest_entry() for r in runs]}
-    # unsorted keys: the report lists axes and bundles in the order the grid gives them
-    store.atomic_write_text(gdir / store.MANIFEST, json.dumps(manifest, indent=2,
-                                                              default=str) + "\n")
+    store.write_manifest(gdir, manifest)
     pending = prepare(runs, results, grid.name, args.retry_failed)
     print(f"{grid.name}: {len(runs)} runs, {len(runs) - len(pending)} already finished, "
           f"{len(pending)} to run ({slots.describe(args.executor)}) -> {gdir}",
@@ -120,13 +118,10 @@ def prepare(runs, results: Path, name: str, retry_failed: bool) -> list:
     for run in runs:
         rd = store.run_dir(results, name, run.run_id)
         if store.is_done(rd):
-            if not (retry_failed and status_of(rd)[0] == "failed"):
+            if not (retry_failed and store.status_of(rd)[0] == "failed"):
                 continue
-            (rd / store.RESULT).unlink()    # the old reason stays in its stderr.log
-        cfg = rd / store.CONFIG
-        # Same run id, so only execution settings (devices, threads) can differ: rewrite.
-        if not cfg.exists() or store.read_json(cfg) != json.loads(json.dumps(run.config)):
-            store.atomic_write_json(cfg, run.config)
+            store.clear_result(rd)           # the old reason stays in its stderr.log
+        store.write_config(rd, run.config)
         pending.append((run, rd))
     return pending
 
@@ -136,7 +131,7 @@ def summarize(name: str, runs, results: Path) -> int:
     counts: dict[str, int] = {}
     bad = []
     for run in runs:
-        status, reason = status_of(store.run_dir(results, name, run.run_id))
+        status, reason = store.status_of(store.run_dir(results, name, run.run_id))
         counts[status] = counts.get(status, 0) + 1
         if status not in ("ok", "pending"):
             bad.append(f"  {status:<9} {run.run_id}  {run.label} seed={run.seed}: "
@@ -163,7 +158,7 @@ def dry_run(name: str, runs, results: Path) -> int:
                 counts[key] = count_params(run.config["model"])
             except ConfigError as e:
                 raise ConfigError(f"run {run.run_id} ({run.label})", str(e)) from None
-        status = status_of(store.run_dir(results, name, run.run_id))[0]
+        status = store.status_of(store.run_dir(results, name, run.run_id))[0]
         rows.append((run.run_id, str(run.seed), run.label, f"{counts[key]:,}", status))
     head = ("run_id", "seed", "variant", "params", "status")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]

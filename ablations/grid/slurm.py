@@ -25,7 +25,7 @@ from pathlib import Path
 from transformer.config import ConfigError
 
 from .. import store
-from .pool import REPO, launch, one_line, outcome, status_of
+from .pool import REPO, launch, one_line, outcome
 
 try:
     import submitit
@@ -55,7 +55,7 @@ class RunOne(Checkpointable):
     def __call__(self, run_dir: str) -> str:
         rd = Path(run_dir)
         if store.is_done(rd):
-            return status_of(rd)[0]
+            return store.status_of(rd)[0]
         overlay = dict(self.env)
         cpus = os.environ.get("SLURM_CPUS_PER_TASK")
         if cpus:

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from .plots import save  # noqa: E402
-from ..store import RESULT, atomic_write_text, read_json  # noqa: E402
+from .. import store  # noqa: E402
 
 SENTENCE = "The animal didn't cross the street because it was too tired"
 CAPTIONS = {
@@ -56,15 +56,21 @@ def caption(filename: str) -> str:
     return Path(filename).stem.replace("_", " ")
 
 
+def settle(x) -> np.ndarray:
+    """Numbers rounded to 5 decimals before they are drawn or written: CPUs differ in the
+    last bits of sin, exp and matmul, and a regenerated figure must not change with them."""
+    return np.round(np.asarray(x, dtype=np.float64), 5)
+
+
 def _write(out: Path, name: str, fig, table: pd.DataFrame, tight: bool = True) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / f"{name}.csv", table.to_csv(index=False))
+    store.atomic_write_text(out / f"{name}.csv", table.to_csv(index=False, float_format="%.5f"))
     save(fig, out / f"{name}.png", tight)
 
 
 def sinusoidal_figure(out: Path, n_positions: int = 128, d_model: int = 128) -> str:
     from transformer.positional import sinusoidal_table
-    pe = sinusoidal_table(n_positions, d_model).numpy()
+    pe = settle(sinusoidal_table(n_positions, d_model))
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     im = a.imshow(pe, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     fig.colorbar(im, ax=a, label="encoding value")
@@ -105,7 +111,7 @@ def entropy_figure(out: Path, T: int = 64, seed: int = 0) -> str:
         for scale, f in SCALES.items():
             w = ((q @ k.transpose(1, 2)) * f(d_k)).softmax(-1)[:, None]
             rows.append({"source": "unit-variance q, k", "scale": scale, "d_k": d_k,
-                         "layer": -1, "entropy_fraction": _entropy_fraction(w).item()})
+                         "layer": -1, "entropy_fraction": float(settle(_entropy_fraction(w).item()))})
     tokens = torch.randint(0, 256, (4, T), generator=gen)
     for d_k in (16, 64, 256):                              # a real model, fresh init
         for scale in ("sqrt", "none"):
@@ -118,7 +124,7 @@ def entropy_figure(out: Path, T: int = 64, seed: int = 0) -> str:
             for layer, w in enumerate(maps):
                 rows.append({"source": "fresh encoder", "scale": scale, "d_k": d_k,
                              "layer": layer, "entropy_fraction":
-                             _entropy_fraction(w).mean().item()})
+                             float(settle(_entropy_fraction(w).mean().item()))})
     table = pd.DataFrame(rows)
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     sim = table[table["source"] == "unit-variance q, k"]
@@ -154,10 +160,13 @@ def entropy_figure(out: Path, T: int = 64, seed: int = 0) -> str:
 def find_lm_run(results: Path):
     """The finished causal LM run (char preferred) with model.pt and the lowest val_loss."""
     best = None
-    for rdir in sorted(Path(results).glob("*/runs/*")):     # grids and `ablate train` runs
-        if not (rdir / "model.pt").is_file() or not (rdir / RESULT).is_file():
+    for rdir in store.all_runs(results):
+        if not (rdir / store.MODEL).is_file():
             continue
-        res = read_json(rdir / RESULT)
+        try:
+            res = store.read_result(rdir)
+        except (FileNotFoundError, store.Unreadable):
+            continue
         cfg = res.get("config") or {}
         task, model = cfg.get("task") or {}, cfg.get("model") or {}
         if res.get("status") != "ok" or task.get("name") != "lm" \
@@ -175,7 +184,7 @@ def find_lm_run(results: Path):
 def load_lm(rdir: Path, cfg: dict, cache_dir: Path | None = None):
     from transformer import ModelConfig, build_model
     from ..tasks.corpus import load_corpus
-    saved = torch.load(rdir / "model.pt", map_location="cpu", weights_only=True)
+    saved = torch.load(rdir / store.MODEL, map_location="cpu", weights_only=True)
     model = build_model(ModelConfig(**saved["config"]["model"]))
     model.load_state_dict(saved["state_dict"])
     task = cfg["task"]
@@ -206,7 +215,7 @@ def attention_figures(out: Path, model, ids, toks, run: str) -> list[str]:
                                  layout="constrained")
         for h in range(H):
             ax = axes.flat[h]
-            m = w[0, h].numpy()
+            m = settle(w[0, h])
             im = ax.imshow(m, cmap="viridis", vmin=0, vmax=1, aspect="equal")
             ax.set_xticks(range(len(shown)), shown, fontsize=4.5)
             if h % cols == 0:
@@ -228,7 +237,8 @@ def attention_figures(out: Path, model, ids, toks, run: str) -> list[str]:
         notes.append(f"explainers: attention_heads_layer{layer}.png")
     q = SENTENCE.index(" it ") + 2                       # the "t" that ends "it"
     q = min(q, len(ids) - 1) if len(ids) == len(SENTENCE) else len(ids) - 1
-    stack = np.stack([w[0, h, q, :q + 1].numpy() for w in maps for h in range(w.shape[1])])
+    stack = settle(np.stack([w[0, h, q, :q + 1].numpy() for w in maps
+                             for h in range(w.shape[1])]))
     labels = [f"L{layer} H{h}" for layer, w in enumerate(maps) for h in range(w.shape[1])]
     fig, ax = plt.subplots(figsize=(12, 0.35 * len(labels) + 1.8))
     im = ax.imshow(stack, cmap="magma", aspect="auto", vmin=0)
@@ -252,9 +262,9 @@ def sampling_figure(out: Path, model, ids, toks, decode, k: int = 5, p: float = 
     order = logits[0].argsort(descending=True)[:15]
     names = [repr(decode([int(i)])) for i in order]
     temps = (0.5, 1.0, 2.0)
-    probs = {t: filter_logits(logits, t).softmax(-1)[0, order].numpy() for t in temps}
-    pk = filter_logits(logits, 1.0, top_k=k).softmax(-1)[0, order].numpy()
-    pp = filter_logits(logits, 1.0, top_p=p).softmax(-1)[0, order].numpy()
+    probs = {t: settle(filter_logits(logits, t).softmax(-1)[0, order]) for t in temps}
+    pk = settle(filter_logits(logits, 1.0, top_k=k).softmax(-1)[0, order])
+    pp = settle(filter_logits(logits, 1.0, top_p=p).softmax(-1)[0, order])
     base = probs[1.0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 5), layout="constrained")
     x = np.arange(len(order))
@@ -298,14 +308,14 @@ def make_all(results: Path) -> list[str]:
         return notes + ["explainers: no finished decoder LM run with model.pt under "
                         f"{results}; attention heatmaps and sampling figures skipped"]
     try:
-        cache = Path(results) / ".cache"          # where the grid runner caches corpora
+        cache = store.cache_dir(results)          # where the grid runner caches corpora
         model, ids, toks, decode = load_lm(rdir, cfg, cache if cache.is_dir() else None)
         if len(ids) > model.cfg.max_len and model.cfg.pos == "learned":
             raise LookupError(f"the sentence ({len(ids)} tokens) exceeds the learned PE table")
     except (LookupError, OSError, KeyError, RuntimeError) as e:
         return notes + [f"explainers: cannot use run {rdir.name} ({e}); attention heatmaps "
                         "and sampling figures skipped"]
-    run = f"{rdir.parent.parent.name}/{rdir.name}"
+    run = f"{store.grid_of(rdir)}/{rdir.name}"
     notes += attention_figures(out, model, ids, toks, run)
     notes.append(sampling_figure(out, model, ids, toks, decode))
     return notes

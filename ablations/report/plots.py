@@ -26,12 +26,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .analysis import (Grid, _present, describe, get_path, load_curves, match_value,  # noqa: E402
-                       per_seed, select, usable)
+from .. import schema  # noqa: E402
+from .analysis import describe, match_value, per_seed, present, select, usable  # noqa: E402
+from .results import GridResults, get_path, load_curves  # noqa: E402
 from .labels import key_label, metric_label  # noqa: E402
 from ..store import atomic_write_text  # noqa: E402
 
-KINDS = ("bar", "curve", "line", "heatmap", "extrapolation")
 class SkipPlot(Exception):
     """The plot cannot be drawn from the stored results (the reason says why)."""
 
@@ -54,11 +54,11 @@ def save(fig, path: Path, tight: bool = True) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def render(grid: Grid, plot: dict, out: Path, index: int = 0) -> tuple[Path, Path]:
+def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Path, Path]:
     """Draw one plot into out/<stem>.png with out/<stem>.csv; raise SkipPlot if impossible."""
     kind = plot.get("kind")
-    if kind not in KINDS:
-        raise SkipPlot(f"unknown plot kind {kind!r}; valid: {', '.join(KINDS)}")
+    if kind not in DRAW:
+        raise SkipPlot(f"unknown plot kind {kind!r}; valid: {', '.join(DRAW)}")
     if not plot.get("metric"):
         raise SkipPlot(f"{kind} plot needs a metric")
     runs = usable(grid.runs)
@@ -71,7 +71,7 @@ def render(grid: Grid, plot: dict, out: Path, index: int = 0) -> tuple[Path, Pat
     for k in ("x", "y", "hue"):
         if plot.get(k) and plot[k] not in runs.columns:
             raise SkipPlot(f"unknown {k} key {plot[k]!r}")
-    data, fig = globals()[f"_{kind}"](grid, runs, plot)
+    data, fig = DRAW[kind](grid, runs, plot)
     ax = fig.axes[0]
     if plot.get("title"):                 # keep the generated line saying what bars mean
         sub = ax.get_title().partition("\n")[2]
@@ -94,11 +94,11 @@ def _needs(plot: dict, *keys: str) -> None:
 
 def _values(df: pd.DataFrame, key: str) -> pd.Series:
     """The key's value per run; a run without it (arch ignores it) shows its label."""
-    return pd.Series([v if _present(v) else lab for v, lab in zip(df[key], df["label"])],
+    return pd.Series([v if present(v) else lab for v, lab in zip(df[key], df["label"])],
                      index=df.index, dtype=object)
 
 
-def _order(grid: Grid, key: str, values) -> list:
+def _order(grid: GridResults, key: str, values) -> list:
     """Spec order for axis keys, manifest order for variants, else sorted/appearance."""
     uniq = list(dict.fromkeys(values))
     ordered = grid.variants if key == "label" else grid.axis_order(key) \
@@ -242,7 +242,7 @@ def _curve(grid, runs, plot):
 def _line(grid, runs, plot):
     _needs(plot, "x")
     metric, x, hue = plot["metric"], plot["x"], plot.get("hue")
-    has_x = runs[x].map(_present)
+    has_x = runs[x].map(present)
     table = _stats_table(grid, runs[has_x], metric, [x] + ([hue] if hue else []))
     xs = _order(grid, x, table[x])
     numeric = all(isinstance(v, (int, float, np.number)) for v in xs)
@@ -331,7 +331,12 @@ def _extrapolation(grid, runs, plot):
     return table, fig
 
 
-def plot_grid(grid: Grid, out: Path) -> list[dict]:
+DRAW = {"bar": _bar, "curve": _curve, "line": _line, "heatmap": _heatmap,
+        "extrapolation": _extrapolation}
+assert set(DRAW) == set(schema.PLOT_KINDS), "a plot kind without its drawing function"
+
+
+def plot_grid(grid: GridResults, out: Path) -> list[dict]:
     """Every plot of the grid: [{index, spec, png, csv} or {index, spec, skipped}]."""
     done = []
     for i, plot in enumerate(grid.spec.get("plots") or []):

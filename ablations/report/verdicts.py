@@ -33,7 +33,10 @@ import math
 
 import pandas as pd
 
-from .analysis import Diff, Grid, describe, difference, per_seed, select, usable
+from .. import schema
+from .analysis import describe, difference, per_seed, select, usable
+from .results import GridResults
+from .stats import Diff
 
 VERDICTS = ("supported", "not_supported", "inconclusive")
 
@@ -50,17 +53,6 @@ def describe_selector(sel: dict) -> str:
         v = "|".join(map(str, v)) if isinstance(v, (list, tuple)) else v
         parts.append(f"{k.split('.')[-1]}={v}")
     return ", ".join(parts) or "all runs"
-
-
-def check_kind(check: dict) -> str:
-    if "best" in check:
-        return "best"
-    if "select" in check or "below" in check or "above" in check:
-        return "threshold"
-    if "compare" in check and "against" in check:
-        return "compare"
-    raise ValueError(f"check {check.get('claim')!r}: needs compare+against, select+below/above "
-                     "or best")
 
 
 def judge(d: Diff, better: str, min_effect: float = 0.0) -> str:
@@ -92,19 +84,18 @@ def diff_text(a: str, b: str, d: Diff, better: str) -> str:
             f"95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] ({test}{p}; {better} is better)")
 
 
-def evaluate(check: dict, grid: Grid) -> dict:
+def evaluate(check: dict, grid: GridResults) -> dict:
     """One check -> {claim, verdict, evidence, metric, kind}."""
     claim = str(check.get("claim", "")).strip()
     metric = check.get("metric")
     out = {"claim": claim, "metric": metric}
     try:
-        out["kind"] = kind = check_kind(check)
+        out["kind"] = kind = schema.check_kind(check)
         runs = usable(grid.runs)
         if metric not in runs.columns:
             raise LookupError(f"metric {metric!r} is not in the stored results")
         runs = runs[select(runs, check.get("where"))]
-        verdict, evidence = {"compare": _compare, "threshold": _threshold,
-                             "best": _best}[kind](check, runs, metric)
+        verdict, evidence = JUDGES[kind](check, runs, metric)
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         verdict, evidence = "inconclusive", f"cannot evaluate: {msg}."
@@ -199,7 +190,11 @@ def _join(texts: list[str], min_eff: float) -> str:
     return "; ".join(texts) + tail + "."
 
 
-def evaluate_grid(grid: Grid) -> list[dict]:
+JUDGES = {"compare": _compare, "threshold": _threshold, "best": _best}
+assert set(JUDGES) == set(schema.CHECK_KINDS), "a check kind without its judge"
+
+
+def evaluate_grid(grid: GridResults) -> list[dict]:
     return [evaluate(c, grid) for c in grid.spec.get("checks") or []]
 
 

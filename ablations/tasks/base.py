@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError, build, check_known
 from transformer.registry import Registry
 
 TASKS = Registry("task")
@@ -37,9 +36,8 @@ class TaskParams:
     def __post_init__(self):
         for f in dataclasses.fields(self):
             valid = f.metadata.get("choices")
-            if valid is not None and getattr(self, f.name) not in valid:
-                raise ConfigError(f"task.{f.name}", f"unknown value {getattr(self, f.name)!r}; "
-                                  f"valid: {', '.join(valid)}")
+            if valid is not None:
+                check_known(f"task.{f.name}", getattr(self, f.name), valid)
         self.validate()
 
     def validate(self) -> None:
@@ -141,17 +139,4 @@ def build_task(params: dict, seed: int, arch: str, cache_dir: Path | None = None
 
 def make_params(cls, params: dict):
     """Validate a raw {field: value} dict (YAML or --set strings) into cls.Params."""
-    from ablations.config import coerce
-
-    valid = [f.name for f in dataclasses.fields(cls.Params)]
-    hints = typing.get_type_hints(cls.Params)
-    values = {}
-    for key, value in params.items():
-        if key not in valid:
-            import difflib
-            hint = difflib.get_close_matches(key, valid, n=1)
-            did = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigError(f"task.{key}", f"unknown for task {params['name']!r}{did}; "
-                              f"valid: {', '.join(valid)}")
-        values[key] = coerce(value, hints[key], f"task.{key}")
-    return cls.Params(**values)
+    return build(cls.Params, params, "task", what=f"field for task {params.get('name')!r}")

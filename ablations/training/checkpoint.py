@@ -1,50 +1,9 @@
-"""Append-only metric curves and atomic checkpoints: nothing is lost when a run is
-killed at any moment, and a resumed run's files read as if it had never stopped."""
+"""Atomic checkpoints: a run killed at any moment resumes from its last complete one."""
 from __future__ import annotations
 
-import csv
-import math
 import os
 from pathlib import Path
 
-from .. import store
-
-
-class MetricsWriter:
-    """metrics.csv in long format (step, metric, value), one row per value.
-
-    Long format because the set of metrics grows during a run (evaluation and
-    diagnostics arrive on their own intervals) and rows are only ever appended.
-    On resume from step k, rows after k (written after the checkpoint) are dropped.
-    """
-
-    HEADER = ["step", "metric", "value"]
-
-    def __init__(self, path: Path, resume_step: int | None = None):
-        self.path = Path(path)
-        if resume_step is None or not self.path.exists():
-            store.atomic_write_text(self.path, ",".join(self.HEADER) + "\n")
-        else:
-            self._truncate_after(resume_step)
-        self._file = open(self.path, "a", newline="")
-        self._csv = csv.writer(self._file)
-
-    def _truncate_after(self, step: int) -> None:
-        with open(self.path, newline="") as f:
-            rows = [r for r in csv.reader(f)][1:]
-        keep = [r for r in rows if len(r) == 3 and r[0].isdigit() and int(r[0]) <= step]
-        lines = [",".join(self.HEADER)] + [",".join(r) for r in keep]
-        store.atomic_write_text(self.path, "\n".join(lines) + "\n")
-
-    def write(self, step: int, values: dict) -> None:
-        for name, value in values.items():
-            if isinstance(value, (int, float)):
-                self._csv.writerow([step, name, repr(float(value)) if math.isfinite(value)
-                                    else str(float(value))])
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def save_checkpoint_atomically(trainer, path: Path) -> None:

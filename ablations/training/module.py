@@ -22,7 +22,8 @@ from transformer.inspect import entropy_fraction, record_attention, row_entropy
 
 from .. import store
 from ..config import TrainConfig
-from .checkpoint import MetricsWriter, save_checkpoint_atomically
+from ..store import MetricsWriter
+from .checkpoint import save_checkpoint_atomically
 
 
 def lr_lambda(cfg: TrainConfig):
@@ -107,9 +108,6 @@ class AblationModule(L.LightningModule):
         else:
             super().__setattr__(name, value)
 
-    CHECKPOINT = "last.ckpt"
-    SUMMARY = ".summary.json"             # what the training process hands back
-
     # -- setup -------------------------------------------------------------------------
     def setup(self, stage):
         if self.trainer.is_global_zero and self.run_dir is not None and self.writer is None:
@@ -183,7 +181,7 @@ class AblationModule(L.LightningModule):
         if step % self.cfg.eval_every == 0 or last:
             self._timed_eval(step, diagnostics=step % self.cfg.diag_every == 0 or last)
         if self.run_dir is not None and step % self.cfg.ckpt_every == 0 and not last:
-            save_checkpoint_atomically(self.trainer, self.run_dir / store.CHECKPOINTS / self.CHECKPOINT)
+            save_checkpoint_atomically(self.trainer, store.checkpoint_path(self.run_dir))
 
     def on_train_start(self):
         if self.global_step == 0:                      # the untrained model, for reference
@@ -210,13 +208,13 @@ class AblationModule(L.LightningModule):
         if self.writer is not None:
             self.writer.close()
         torch.save({"config": self.resolved, "state_dict": self.inner.state_dict()},
-                   self.run_dir / "model.pt")
+                   self.run_dir / store.MODEL)
         on_gpu = self.device.type == "cuda"
         peak = (torch.cuda.max_memory_allocated() / 2**20 if on_gpu
                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         device = (torch.cuda.get_device_name(self.device) if on_gpu
                   else f"cpu ({torch.get_num_threads()} threads)")
-        store.atomic_write_json(self.run_dir / self.SUMMARY, {
+        store.atomic_write_json(self.run_dir / store.SUMMARY, {
             "metrics": self.last_eval, "diverged_step": self.diverged_step,
             "steps": self.global_step, "tokens": self.tokens_seen * self.trainer.world_size,
             "train_s": self.train_time, "params": self.inner.num_params(),

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -23,7 +20,7 @@ from .. import store
 from ..config import nest, parse_sets, resolve, run_id
 from ..plugins import import_plugins
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 3
+from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 
 
 def add_arguments(p):
@@ -38,20 +35,19 @@ def add_arguments(p):
 
 def main(args) -> int:
     import_plugins(args.plugin)
-    resolved = resolve([nest(parse_sets(args.sets))], cache_dir=cache_dir(args.results))
+    resolved = resolve([nest(parse_sets(args.sets))], cache_dir=store.cache_dir(args.results))
     rid = run_id(resolved)
     rdir = store.run_dir(args.results, args.name, rid)
     if is_worker_rank():                     # a DDP child re-executing this command line
         return train_in_dir(rdir, resolved)
     if store.is_done(rdir):
-        result = store.read_json(rdir / store.RESULT)
+        result = store.read_result(rdir)
         print(f"{rid}: already done ({result['status']}) -> {rdir}")
         return EXIT_OK if result["status"] == "ok" else EXIT_FAILED
-    if not (rdir / store.CONFIG).exists():
-        store.atomic_write_json(rdir / store.CONFIG, resolved)
+    store.write_config(rdir, resolved)
     code = run_one(rdir)
     if code != EXIT_BUSY:
-        result = store.read_json(rdir / store.RESULT)
+        result = store.read_result(rdir)
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in result["metrics"].items()
                             if isinstance(v, float) and not k.startswith(("attn", "grad")))
         print(f"{rid}: {result['status']} in {result['wall_s']:.1f}s "
@@ -70,10 +66,6 @@ def main_one(args) -> int:
     return run_one(Path(args.run_dir))
 
 
-def cache_dir(results) -> Path:
-    return Path(results) / ".cache"
-
-
 def is_worker_rank() -> bool:
     return int(os.environ.get("LOCAL_RANK", 0)) != 0 or int(os.environ.get("NODE_RANK", 0)) != 0
 
@@ -87,8 +79,8 @@ def run_one(run_dir: Path) -> int:
             print(f"{run_dir.name}: running elsewhere (locked)", file=sys.stderr)
             return EXIT_BUSY
         if store.is_done(run_dir):
-            return EXIT_OK if store.read_json(run_dir / store.RESULT)["status"] == "ok" else EXIT_FAILED
-        resolved = store.read_json(run_dir / store.CONFIG)
+            return EXIT_OK if store.status_of(run_dir)[0] == "ok" else EXIT_FAILED
+        resolved = store.read_config(run_dir)
         return train_in_dir(run_dir, resolved)
 
 
@@ -101,12 +93,11 @@ def train_in_dir(run_dir: Path, resolved: dict) -> int:
     except Exception as e:                   # a crashed run is recorded; the grid goes on
         if is_worker_rank():
             raise
-        (run_dir / "error.log").write_text(traceback.format_exc())
+        (run_dir / store.ERROR_LOG).write_text(traceback.format_exc())
         summary = {"status": "failed", "reason": f"{type(e).__name__}: {e}".splitlines()[0][:500]}
     if is_worker_rank():
         return EXIT_OK
-    result = _result(run_dir, resolved, summary, time.time() - started)
-    store.atomic_write_json(run_dir / store.RESULT, result)
+    result = write_outcome(run_dir, resolved, summary, time.time() - started)
     return EXIT_OK if result["status"] == "ok" else EXIT_FAILED
 
 
@@ -124,15 +115,15 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
-    ckpt = run_dir / store.CHECKPOINTS / AblationModule.CHECKPOINT
+    ckpt = store.checkpoint_path(run_dir)
     resume_step = checkpoint_step(ckpt)
     task = build_task(resolved["task"], cfg["seed"], resolved["model"]["arch"],
-                      cache_dir(run_dir.parent.parent.parent))
+                      store.cache_dir(store.results_of(run_dir)))
     module = AblationModule(resolved, task, run_dir, resume_step)
     trainer = build_trainer(cfg, run_dir)
-    (run_dir / AblationModule.SUMMARY).unlink(missing_ok=True)
+    (run_dir / store.SUMMARY).unlink(missing_ok=True)
     trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
-    return store.read_json(run_dir / AblationModule.SUMMARY)
+    return store.read_json(run_dir / store.SUMMARY)
 
 
 @contextlib.contextmanager
@@ -179,7 +170,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
 
 
-def _result(run_dir, resolved, summary, wall_s) -> dict:
+def write_outcome(run_dir, resolved, summary, wall_s) -> dict:
+    """result.json from the training process's summary (or the failure it raised)."""
     status = summary.get("status") or ("diverged" if summary.get("diverged_step") is not None
                                        else "ok")
     reason = summary.get("reason")
@@ -188,27 +180,9 @@ def _result(run_dir, resolved, summary, wall_s) -> dict:
     metrics = dict(summary.get("metrics", {}))
     metrics["diverged_step"] = summary.get("diverged_step")
     train_s = summary.get("train_s") or 0.0
-    return {
-        "run_id": run_dir.name, "status": status, "reason": reason, "metrics": metrics,
-        "config": resolved, "params": summary.get("params"), "steps": summary.get("steps", 0),
-        "tokens_per_s": summary.get("tokens", 0) / train_s if train_s else 0.0,
-        "train_s": train_s, "wall_s": wall_s, "peak_mem_mb": summary.get("peak_mem_mb"),
-        "git_sha": git_sha(), "versions": versions(), "device": summary.get("device", "n/a"),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-
-
-def git_sha() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                             text=True, cwd=Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def versions() -> dict:
-    import lightning
-    import torch
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "lightning": lightning.__version__}
+    return store.write_result(
+        run_dir, status=status, reason=reason, config=resolved, metrics=metrics,
+        params=summary.get("params"), steps=summary.get("steps", 0),
+        tokens_per_s=summary.get("tokens", 0) / train_s if train_s else 0.0,
+        train_s=train_s, wall_s=wall_s, peak_mem_mb=summary.get("peak_mem_mb"),
+        device=summary.get("device", "n/a"))

@@ -1,0 +1,156 @@
+"""Expanding a validated grid into its distinct runs (nothing is written).
+
+Layer order for every run: task + base -> matched width -> axis values -> bundle ->
+smoke -> extra (the runner's) -> --set -> seed. Later layers win.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from typing import Any
+
+from transformer.validation import ConfigError, same_value
+
+from ..config import nest, resolve, run_id
+from .spec import Experiment, GridError, GridSpec
+
+
+@dataclasses.dataclass
+class Cell:
+    experiment: str | None
+    values: dict[str, Any]         # axis key -> value as written
+    bundle: str | None
+
+    def describe(self) -> str:
+        parts = ([f"experiment={self.experiment}"] if self.experiment else []) + \
+            [f"{k}={v}" for k, v in self.values.items()] + \
+            ([f"bundle={self.bundle}"] if self.bundle else [])
+        return "cell " + " ".join(parts) if parts else "base"
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    seed: int
+    axes: dict[str, Any]           # axis key -> resolved value (None: the arch ignores it)
+    bundle: str | None
+    label: str
+    config: dict                   # the resolved config
+    experiment: str | None = None
+
+    def manifest_entry(self) -> dict:
+        entry = {"run_id": self.run_id, "seed": self.seed, "axes": self.axes,
+                 "bundle": self.bundle, "label": self.label}
+        if self.experiment is not None:
+            entry["experiment"] = self.experiment
+        return entry
+
+
+def cells(grid: GridSpec, pruned: bool = True) -> list[tuple[Experiment, Cell]]:
+    """Per experiment, the cartesian product of its axes (times its bundles), minus its
+    `exclude` matches."""
+    out = []
+    for exp in grid.experiments:
+        for values in itertools.product(*exp.axes.values()):
+            for bundle in list(exp.bundles) or [None]:
+                cell = Cell(exp.name, dict(zip(exp.axes, values)), bundle)
+                if not pruned or not any(matches(exp, cell, s) for s in exp.exclude):
+                    out.append((exp, cell))
+    if not out:
+        raise GridError(grid.path, "exclude removes every cell of the grid")
+    return out
+
+
+_MISSING = object()
+
+
+def matches(exp: Experiment, cell: Cell, selector: dict) -> bool:
+    """Does a cell match every key of a selector? (a list value means any of)"""
+    for key, want in selector.items():
+        if key == "bundle":
+            have = cell.bundle
+        elif key == "experiment":
+            have = cell.experiment
+        elif key in cell.values:
+            have = cell.values[key]
+        else:
+            have = exp.bundles.get(cell.bundle, {}).get(key, _MISSING)
+        wants = want if isinstance(want, list) else [want]
+        if have is _MISSING or not any(same_value(have, w) for w in wants):
+            return False
+    return True
+
+
+def expand(grid: GridSpec, *, smoke: bool = False, sets: dict | None = None,
+           seeds: list[int] | None = None, extra: dict | None = None,
+           cache_dir=None) -> list[Run]:
+    """Resolve every cell x seed; one Run per distinct run id, in grid order.
+
+    A cell whose architecture ignores an axis (an LSTM across a `model.pos` axis)
+    resolves to the same config for every value of it, so it is trained once;
+    its `axes` entry for that key is None.
+    """
+    seeds = list(grid.seeds if seeds is None else seeds)
+    smoke_layer = {k: v for k, v in grid.smoke.items() if k != "match"} if smoke else {}
+    tail = [smoke_layer, extra or {}, nest(sets or {})]
+    widths: dict[str, dict] = {}                  # solved once per cell, for every seed
+    runs: dict[str, Run] = {}
+    for seed in seeds:                    # seed-major: an early stop leaves whole seeds
+        for exp, cell in cells(grid):
+            head = [{"task": exp.task}, exp.base]
+            body = [nest(cell.values), nest(exp.bundles.get(cell.bundle) or {})]
+            try:
+                match = (grid.smoke.get("match") if smoke else None) or exp.match
+                if match:
+                    key = json.dumps([exp.name, cell.values, cell.bundle], default=str)
+                    if key not in widths:
+                        widths[key] = solve(match, head, body + tail, cache_dir)
+                    head = head + [widths[key]]
+                resolved = resolve(head + body + tail + [{"train": {"seed": seed}}],
+                                   cache_dir)
+            except ConfigError as e:
+                raise GridError(grid.path, f"{cell.describe()}: {e}") from None
+            rid = run_id(resolved)
+            if rid not in runs:
+                axes = {k: resolved[k.split(".")[0]].get(k.split(".", 1)[1])
+                        for k in cell.values}
+                runs[rid] = Run(rid, seed, axes, cell.bundle,
+                                label(axes, cell.bundle, cell.experiment), resolved,
+                                cell.experiment)
+    return list(runs.values())
+
+
+def solve(match: dict, head: list, rest: list, cache_dir) -> dict:
+    """The layer {section: {field: width}} that brings the cell to match.params."""
+    from .budget import solve_width
+
+    section, _, field = match["by"].partition(".")
+
+    def at(width: int) -> dict:
+        return resolve(head + [{section: {field: width}}] + rest, cache_dir)
+
+    width, _ = solve_width(at, int(match["params"]), field=field,
+                           tolerance=float(match.get("tolerance", 0.05)))
+    return {section: {field: width}}
+
+
+def label(axes: dict, bundle: str | None, experiment: str | None = None) -> str:
+    """'pos=rope, n_layers=4, h4_dk16': the variant a run belongs to, seeds aside."""
+    fields = [k.split(".", 1)[1] for k in axes]
+    parts = [f"{k if fields.count(k.split('.', 1)[1]) > 1 else k.split('.', 1)[1]}="
+             f"{fmt(v)}" for k, v in axes.items() if v is not None]
+    if bundle:
+        parts.append(bundle)
+    text = ", ".join(parts)
+    if experiment:
+        return f"{experiment}: {text}" if text else experiment
+    return text or "base"
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(fmt(v) for v in value) + "]"
+    return str(value)

@@ -1,0 +1,167 @@
+"""Types and structure of every key of a grid spec; whether each cell resolves to a valid
+run is `expand`'s job. Errors are ConfigError naming the key (`checks[0].metric`)."""
+from __future__ import annotations
+
+import re
+
+from transformer.validation import ConfigError, check_known, same_value
+
+from .. import schema
+from ..config import check_key
+from ..tasks import TASKS
+from .expand import cells, matches
+from .spec import EXPERIMENT_KEYS, GridSpec, as_task
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_spec(grid: GridSpec) -> None:
+    s = grid.spec
+    if not isinstance(s["name"], str) or not _NAME.fullmatch(s["name"]):
+        raise ConfigError("name", f"must be a folder-safe name (letters, digits, _ . -), "
+                          f"got {s['name']!r}")
+    for key in ("claim", "published"):
+        expect(s.get(key, ""), str, key, "a string")
+    parts = {None: s}
+    if s.get("experiments") is not None:
+        exps = expect(s["experiments"], dict, "experiments", "a mapping of name: settings")
+        if not exps:
+            raise ConfigError("experiments", "empty: name at least one experiment")
+        for name, part in exps.items():
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                raise ConfigError("experiments", f"bad experiment name {name!r}")
+            for key in expect(part or {}, dict, f"experiments.{name}", "a mapping"):
+                if key not in EXPERIMENT_KEYS:
+                    check_known(f"experiments.{name}", key, EXPERIMENT_KEYS, "key")
+            parts[name] = part or {}
+    for name, part in parts.items():
+        _check_part(f"experiments.{name}." if name else "", part)
+    for exp in grid.experiments:
+        where = f"experiments.{exp.name}" if exp.name else "task"
+        check_known(f"{where}.task.name" if exp.name else "task.name",
+                    exp.task.get("name"), TASKS.names(), "task")
+        for key in exp.bundles.values():
+            for k in key:
+                if k in exp.axes:
+                    raise ConfigError("bundles", f"{k} is also an axis; a cell cannot "
+                                      "take both (drop it from one of them)")
+        if exp.match and exp.match["by"] in exp.axes:
+            raise ConfigError("match.by", f"{exp.match['by']} is also an axis: a matched "
+                              "width cannot vary by hand too")
+    for key, values in (s.get("smoke") or {}).items():
+        if key == "match":
+            _check_match("smoke.match", values)
+        else:
+            _key("smoke", f"{key}.x")
+            expect(values or {}, dict, f"smoke.{key}", "a mapping of fields")
+    seeds = expect(s["seeds"], list, "seeds", "a list of integers")
+    if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
+                            for x in seeds) or len(set(seeds)) < len(seeds):
+        raise ConfigError("seeds", f"expected distinct non-negative integers, got {seeds!r}")
+    _check_selectors(grid)
+
+
+def _check_part(prefix: str, part: dict) -> None:
+    """task, base, axes, bundles, exclude and match of the grid or of one experiment."""
+    if prefix and part.get("task") is not None:
+        expect(as_task(part["task"]), dict, f"{prefix}task", "a mapping with a name")
+    elif not prefix:
+        expect(part["task"], dict, "task", "a mapping with a name")
+    for section, values in expect(part.get("base") or {}, dict, f"{prefix}base",
+                                  "a mapping").items():
+        _key(f"{prefix}base", f"{section}.x")
+        expect(values or {}, dict, f"{prefix}base.{section}", "a mapping of fields")
+    axes = expect(part.get("axes") or {}, dict, f"{prefix}axes",
+                  "a mapping of section.field: [values]")
+    for key, values in axes.items():
+        _key(f"{prefix}axes", key)
+        if not expect(values, list, f"{prefix}axes.{key}", "a list of values"):
+            raise ConfigError(f"{prefix}axes.{key}", "empty axis: list at least one value")
+        for i, v in enumerate(values):
+            if any(same_value(v, w) for w in values[:i]):
+                raise ConfigError(f"{prefix}axes.{key}", f"duplicate value {v!r}")
+    bundles = expect(part.get("bundles") or {}, dict, f"{prefix}bundles",
+                     "a mapping of name: overrides")
+    for name, overrides in bundles.items():
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError(f"{prefix}bundles", f"bad bundle name {name!r}")
+        if not expect(overrides, dict, f"{prefix}bundles.{name}",
+                      "a mapping of section.field: value"):
+            raise ConfigError(f"{prefix}bundles.{name}", "empty bundle")
+        for key in overrides:
+            _key(f"{prefix}bundles.{name}", key)
+            if key in axes:
+                raise ConfigError(f"{prefix}bundles.{name}", f"{key} is also an axis; a "
+                                  "cell cannot take both (drop it from one of them)")
+    expect(part.get("exclude") or [], list, f"{prefix}exclude", "a list")
+    if part.get("match") is not None:
+        _check_match(f"{prefix}match", part["match"])
+
+
+def _check_match(where: str, match) -> None:
+    expect(match, dict, where, "a mapping like {params: 100000, by: model.d_model}")
+    for key in match:
+        if key not in ("params", "by", "tolerance"):
+            check_known(where, key, ("params", "by", "tolerance"), "key")
+    params = match.get("params")
+    if isinstance(params, bool) or not isinstance(params, int) or params < 1:
+        raise ConfigError(f"{where}.params", f"expected a positive integer, got {params!r}")
+    if match.get("by") not in ("model.d_model", "model.d_ff"):
+        raise ConfigError(f"{where}.by", f"expected model.d_model or model.d_ff, got "
+                          f"{match.get('by')!r}")
+    tol = match.get("tolerance", 0.05)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ConfigError(f"{where}.tolerance", f"expected a fraction in (0, 1), got {tol!r}")
+
+
+def _check_selectors(grid: GridSpec) -> None:
+    """Selectors, plots and checks name cells by what varies: axes, bundle keys,
+    'bundle' and 'experiment'; each selector must match at least one cell."""
+    exps = grid.experiments
+    keys = {k for e in exps for k in e.axes} | {k for e in exps for b in e.bundles.values()
+                                                 for k in b}
+    keys |= {"bundle"} if any(e.bundles for e in exps) else set()
+    keys |= {"experiment"} if grid.spec.get("experiments") else set()
+    every = cells(grid, pruned=False)
+    for exp in exps:
+        for i, sel in enumerate(exp.exclude):
+            _selector(sel, f"exclude[{i}]", keys, [(e, c) for e, c in every if e is exp])
+    if grid.baseline is not None:
+        _selector(grid.baseline, "baseline", keys, every)
+    for i, check in enumerate(expect(grid.spec.get("checks") or [], list, "checks", "a list")):
+        where = f"checks[{i}]"
+        kind = schema.check_entry(where, expect(check, dict, where, "a mapping"), "check")
+        for key in ("where",) + kind.selectors:
+            if key in check:
+                _selector(check[key], f"{where}.{key}", keys, every)
+    for i, plot in enumerate(expect(grid.spec.get("plots") or [], list, "plots", "a list")):
+        where = f"plots[{i}]"
+        schema.check_entry(where, expect(plot, dict, where, "a mapping"), "plot")
+        for key in schema.AXIS_KEYS:
+            if key in plot:                   # 'label': one bar/curve per variant
+                schema.known_key(f"{where}.{key}", plot[key], sorted(keys | {"label"}))
+        if "where" in plot:
+            _selector(plot["where"], f"{where}.where", keys, every)
+    cells(grid)                                    # everything excluded is an error too
+
+
+def expect(value, typ, where: str, what: str):
+    if not isinstance(value, typ):
+        raise ConfigError(where, f"expected {what}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _key(where: str, key) -> None:
+    try:
+        check_key(str(key))
+    except ConfigError as e:
+        raise ConfigError(where, str(e)) from None
+
+
+def _selector(sel, where, keys, every) -> None:
+    if not isinstance(sel, dict) or not sel:
+        raise ConfigError(where, f"expected a mapping of axis key: value, got {sel!r}")
+    for key in sel:
+        schema.known_key(where, key, sorted(keys))
+    if not any(matches(exp, cell, sel) for exp, cell in every):
+        raise ConfigError(where, f"{sel} matches no cell of the grid")

@@ -1,0 +1,190 @@
+"""Loading a grid's stored results into one table (never trains, never imports torch).
+
+A grid folder holds manifest.json (written by the grid runner) and runs/<id>/result.json
++ metrics.csv. `load` turns it into one DataFrame row per finished run, with a column per
+axis key (``model.pos``, ``bundle``, ...), every metric, the run's cost and a
+``diverged`` 0/1 column. Keys that plots or checks mention but that are not axes (e.g.
+``model.d_model`` set through a bundle) are read from each run's stored config.
+
+A run without result.json is unfinished: skipped and counted. A damaged result.json or
+metrics.csv is skipped too and named in `GridResults.problems`, so the report covers the
+rest and says what it left out.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import store
+
+COST = ["params", "steps", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
+
+
+@dataclasses.dataclass
+class GridResults:
+    name: str
+    path: Path
+    spec: dict
+    claim: str
+    runs: pd.DataFrame            # one row per finished run (summary.csv)
+    configs: dict[str, dict]      # run_id -> resolved config
+    axes: list[str]               # axis keys in spec order ('bundle' last when present)
+    metrics: list[str]            # metric columns, in first-seen order
+    variants: list[str]           # variant labels in manifest order
+    n_listed: int
+    n_unfinished: int
+    problems: list[str] = dataclasses.field(default_factory=list)   # unreadable files
+
+    @property
+    def published(self) -> str:
+        return str(self.spec.get("published") or "").strip()
+
+    def axis_order(self, key: str) -> list:
+        """Values of a key in the order the spec lists them (then first appearance)."""
+        from .analysis import match_value, present
+        listed = list((self.spec.get("axes") or {}).get(key, []))
+        if key == "bundle":
+            listed = list((self.spec.get("bundles") or {}).keys())
+        seen = [v for v in self.runs.get(key, pd.Series(dtype=object)).tolist()
+                if present(v)]
+        out = [v for v in listed if any(match_value(s, v) for s in seen)]
+        for v in seen:
+            if not any(match_value(v, o) for o in out):
+                out.append(v)
+        return out
+
+    def metrics_file(self, run_id: str) -> Path:
+        return store.runs_dir(self.path) / run_id / store.METRICS
+
+
+def get_path(d: dict, dotted: str, default=None):
+    cur: Any = d
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return cur
+
+
+def referenced_keys(spec: dict) -> list[str]:
+    """Config keys the spec's plots, checks and baseline mention."""
+    keys: list[str] = list((spec.get("baseline") or {}).keys())
+    for plot in spec.get("plots") or []:
+        keys += [plot[k] for k in ("x", "y", "hue") if isinstance(plot.get(k), str)]
+        keys += list((plot.get("where") or {}).keys())
+    for check in spec.get("checks") or []:
+        for k in ("compare", "against", "select", "best", "where"):
+            keys += list((check.get(k) or {}).keys())
+    return list(dict.fromkeys(keys))
+
+
+def load(path: Path) -> GridResults:
+    """Raises FileNotFoundError / store.Unreadable only for the manifest itself."""
+    path = Path(path)
+    manifest = store.read_manifest(path)
+    spec = manifest.get("spec") or {}
+    entries = [e for e in manifest.get("runs", []) if isinstance(e, dict) and "run_id" in e]
+    axes = list((spec.get("axes") or {}).keys())
+    for entry in entries:
+        axes += [k for k in (entry.get("axes") or {}) if k not in axes]
+    if spec.get("bundles") or any(e.get("bundle") for e in entries):
+        axes.append("bundle")
+    rows, configs, metrics, texts, unfinished, problems = [], {}, [], [], 0, []
+    for entry in entries:
+        try:
+            res = store.read_result(store.runs_dir(path) / entry["run_id"])
+        except FileNotFoundError:
+            unfinished += 1
+            continue
+        except store.Unreadable as e:
+            problems.append(str(e))
+            continue
+        label = entry.get("label") or _label(entry)
+        row = {"run_id": entry["run_id"], "label": label, "bundle": entry.get("bundle"),
+               "seed": entry.get("seed", get_path(res, "config.train.seed")),
+               "status": res.get("status", "ok"), "reason": res.get("reason")}
+        row.update((entry.get("axes") or {}))
+        for k, v in (res.get("metrics") or {}).items():
+            row[k] = math.nan if v is None else v
+            names = texts if isinstance(v, str) else metrics  # e.g. val_error@256: why
+            if k not in names:
+                names.append(k)
+        row.update({k: res.get(k, math.nan) for k in COST})
+        row["diverged"] = int(row["status"] == "diverged")
+        configs[entry["run_id"]] = res.get("config") or {}
+        rows.append(row)
+    base = ["run_id", "label", "bundle", "seed", "status", "reason"]
+    frame = pd.DataFrame(rows, columns=list(dict.fromkeys(
+        base + [a for a in axes if a != "bundle"] + metrics + COST + ["diverged"] + texts)))
+    for key in referenced_keys(spec):              # e.g. model.d_model set by a bundle
+        if key not in frame.columns and "." in key:
+            frame[key] = [get_path(configs[r], key) for r in frame["run_id"]]
+    metrics = [m for m in metrics if m not in texts]
+    for m in metrics:
+        frame[m] = pd.to_numeric(frame[m], errors="coerce")
+    grid = GridResults(manifest.get("name", path.name), path, spec,
+                       str(manifest.get("claim") or spec.get("claim") or "").strip(), frame,
+                       configs, axes, metrics, list(dict.fromkeys(frame["label"].tolist())),
+                       len(entries), unfinished, problems)
+    for m in _logged_only(spec, frame):            # a check on a metrics.csv-only metric
+        vals = [_last_logged(grid, r, m) for r in frame["run_id"]]
+        if any(math.isfinite(v) for v in vals):
+            frame[m] = vals
+            metrics.append(m)
+    return grid
+
+
+def _logged_only(spec: dict, frame: pd.DataFrame) -> list[str]:
+    """Metrics that checks or final-value plots name but result.json lacks."""
+    items = (spec.get("checks") or []) + [p for p in spec.get("plots") or []
+                                          if p.get("kind") in ("bar", "line", "heatmap")]
+    return list(dict.fromkeys(i["metric"] for i in items
+                              if i.get("metric") and i["metric"] not in frame.columns))
+
+
+def read_curves(grid: GridResults, run_id: str) -> pd.DataFrame | None:
+    """A run's metrics.csv, or None when missing or damaged (damage is noted once)."""
+    try:
+        return store.read_metrics(grid.metrics_file(run_id))
+    except FileNotFoundError:
+        return None
+    except store.Unreadable as e:
+        if str(e) not in grid.problems:
+            grid.problems.append(str(e))
+        return None
+
+
+def _last_logged(grid: GridResults, run_id: str, metric: str) -> float:
+    """The value of `metric` at the last step it was logged (NaN if never)."""
+    df = read_curves(grid, run_id)
+    if df is None:
+        return math.nan
+    df = df[df["metric"] == metric]
+    return float(df.loc[df["step"].idxmax(), "value"]) if len(df) else math.nan
+
+
+def _label(entry: dict) -> str:
+    parts = [f"{k.split('.')[-1]}={v}" for k, v in (entry.get("axes") or {}).items()
+             if v is not None]
+    if entry.get("bundle"):
+        parts.append(str(entry["bundle"]))
+    return ", ".join(parts) or "base"
+
+
+def load_curves(grid: GridResults, metric: str, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """(run_id, step, value) for `metric` over the given runs (default: all usable)."""
+    from .analysis import usable
+    runs = usable(grid.runs) if runs is None else runs
+    parts = []
+    for run_id in runs["run_id"]:
+        df = read_curves(grid, run_id)
+        if df is not None:
+            df = df[df["metric"] == metric][["step", "value"]]
+            parts.append(df.assign(run_id=run_id))
+    if not parts:
+        return pd.DataFrame(columns=["run_id", "step", "value"])
+    return pd.concat(parts, ignore_index=True)[["run_id", "step", "value"]]
