@@ -16,7 +16,8 @@ COMMANDS = {
     "list": ("ablations.listing", "registered variants per kind, tasks, shipped grids"),
     "train": ("ablations.training.run", "train one run into a results folder"),
     "run": ("ablations.grid.runner", "run an ablation grid (resumable, parallel, SLURM)"),
-    "report": ("ablations.report.command", "aggregate stored results into tables, plots and verdicts"),
+    "report": ("ablations.report.command",
+               "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
 }

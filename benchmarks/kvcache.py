@@ -22,7 +22,7 @@ def bench_kvcache(st: Settings) -> list[Row]:
     for n in lengths:
         out = {}
 
-        def run(use_cache, n=n):
+        def run(use_cache, n=n, out=out):
             out[use_cache] = model.generate(prompt, n, temperature=0.0, use_cache=use_cache)
         times = alternate({"cache": lambda: run(True), "recompute": lambda: run(False)},
                           rounds=st.pick(3 if n > 100 else 5, 2), warmup=1)

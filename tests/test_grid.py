@@ -172,3 +172,56 @@ def test_parse_seeds():
     from ablations.grid.runner import parse_seeds
     assert parse_seeds("1,2,3") == [1, 2, 3]
     assert parse_seeds("0-2,5") == [0, 1, 2, 5]
+
+
+EXPERIMENTS = """
+name: two_tasks
+claim: Attention recalls; order needs positions.
+task: {name: recall, seq_len: 16, k: 2}
+base:
+  model: {d_model: 16, n_heads: 2, n_layers: 1}
+  train: {steps: 20}
+experiments:
+  distance:
+    axes: {task.k: [2, 4], model.arch: [lstm, decoder]}
+  order:
+    task: {name: order, length: 8}
+    base: {model: {arch: encoder}}
+    axes: {model.pos: [none, rope]}
+checks:
+  - {claim: decoder recalls, metric: val_acc, compare: {model.arch: decoder},
+     against: {model.arch: lstm}, where: {experiment: distance}}
+plots: [{kind: line, metric: val_acc, x: task.k, hue: model.arch, where: {experiment: distance}}]
+"""
+
+
+def test_experiments_have_their_own_task_axes_and_labels(tmp_path):
+    runs = grids.expand(grids.load(write(tmp_path, EXPERIMENTS)))
+    entries = [r.manifest_entry() for r in runs]
+    assert [e["label"] for e in entries] == [
+        "distance: k=2, arch=lstm", "distance: k=2, arch=decoder",
+        "distance: k=4, arch=lstm", "distance: k=4, arch=decoder",
+        "order: pos=none", "order: pos=rope"]
+    assert {e["experiment"] for e in entries} == {"distance", "order"}
+    recall, order = runs[0].config, runs[-1].config
+    assert recall["task"]["name"] == "recall" and recall["task"]["seq_len"] == 16
+    assert order["task"] == {**order["task"], "name": "order", "length": 8}
+    assert "seq_len" not in order["task"]              # another task: the grid's fields go
+    assert order["model"]["arch"] == "encoder" and order["model"]["d_model"] == 16
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda g: edit(g, "    axes: {model.pos: [none, rope]}", "    seeds: [1]"),
+     "experiments.order: unknown key 'seeds'"),
+    (lambda g: edit(g, "where: {experiment: distance}}\nplots",
+                    "where: {experiment: distnce}}\nplots"),
+     "checks[0].where: {'experiment': 'distnce'} matches no cell"),
+    (lambda g: edit(g, "    task: {name: order, length: 8}", "    task: {name: ordr}"),
+     "experiments.order.task.name: unknown task 'ordr' (did you mean 'order'?)"),
+    (lambda g: edit(g, "    axes: {model.pos: [none, rope]}", "    axes: {model.pos: [none, ropee]}"),
+     "cell experiment=order model.pos=ropee: model.pos: unknown pos 'ropee'"),
+])
+def test_bad_experiments_are_one_line_errors(tmp_path, capsys, change, expected):
+    path = write(tmp_path, change(EXPERIMENTS))
+    code, _, err = run_cli(capsys, "run", path, "--results", tmp_path / "r", "--dry-run")
+    assert code == 2 and err.count("\n") == 1 and expected in err, err

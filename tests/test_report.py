@@ -288,7 +288,7 @@ def test_explainers_from_a_saved_lm_and_without_one(tmp_path):
     assert any("skipped" in n for n in notes)
     ent = pd.read_csv(out / "attention_entropy_init.csv")
     sim = ent[ent["source"] == "unit-variance q, k"].set_index(["scale", "d_k"])
-    assert sim.loc[("sqrt", 256), "entropy_fraction"] > 0.8      # ~0.89 (ABLATIONS.md)
+    assert sim.loc[("sqrt", 256), "entropy_fraction"] > 0.8      # ~0.89 (docs/catalogue.md)
     assert sim.loc[("none", 256), "entropy_fraction"] < 0.15     # ~0.06
 
     vocab = load_corpus("python-docs", "char", 0).vocab_size
@@ -312,3 +312,37 @@ def test_explainers_from_a_saved_lm_and_without_one(tmp_path):
     assert (samp["p_T0.5"].iloc[0] > samp["p_T1.0"].iloc[0] > samp["p_T2.0"].iloc[0])
     assert (samp["p_top5"] > 0).sum() == 5
     assert "explainers/attention_from_it.png" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_damaged_files_are_named_and_the_rest_is_reported(tmp_path, capsys):
+    """A corrupt result.json or metrics.csv leaves that run out; a corrupt manifest leaves
+    its grid out; each is one line on stderr, the rest is reported, and the exit code
+    is 1."""
+    gdir = make_grid(tmp_path, pe_spec(), pe_metrics, config=pe_config)
+    runs = sorted((gdir / "runs").iterdir())
+    (runs[0] / "result.json").write_text('{"status": "ok", "metr')          # truncated
+    (runs[1] / "metrics.csv").write_text("\x00\x01garbage\nnot,a,csv,file\n")
+    (runs[2] / "metrics.csv").unlink()                                      # missing: fine
+    other = make_grid(tmp_path, {**pe_spec(), "name": "other"}, pe_metrics)
+    (other / "manifest.json").write_text("[1, 2")
+    code = cli(["report", "--results", str(tmp_path), "--no-explainers", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 3, err
+    assert any(str(runs[0] / "result.json") in line for line in err)
+    assert any(str(runs[1] / "metrics.csv") in line for line in err)
+    assert any(str(other / "manifest.json") in line for line in err)
+    assert all(line.startswith("ablate report: skipped ") for line in err)
+    summary = pd.read_csv(gdir / "summary.csv")
+    assert len(summary) == 11 and runs[0].name not in set(summary["run_id"])
+    assert (gdir / "README.md").is_file() and (tmp_path / "REPORT.md").is_file()
+    assert "(other/README.md)" not in (tmp_path / "REPORT.md").read_text()
+
+
+def test_a_result_that_is_not_an_object_is_damaged(tmp_path):
+    gdir = make_grid(tmp_path, pe_spec(), pe_metrics, config=pe_config)
+    run = sorted((gdir / "runs").iterdir())[0]
+    (run / "result.json").write_text("[]")
+    grid = load_grid(gdir)
+    assert len(grid.runs) == 11 and len(grid.problems) == 1
+    assert "expected a JSON object" in grid.problems[0]

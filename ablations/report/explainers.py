@@ -110,8 +110,9 @@ def entropy_figure(out: Path, T: int = 64, seed: int = 0) -> str:
         q, k = torch.randn(8, T, d_k, generator=gen), torch.randn(8, T, d_k, generator=gen)
         for scale, f in SCALES.items():
             w = ((q @ k.transpose(1, 2)) * f(d_k)).softmax(-1)[:, None]
+            frac = float(settle(_entropy_fraction(w).item()))
             rows.append({"source": "unit-variance q, k", "scale": scale, "d_k": d_k,
-                         "layer": -1, "entropy_fraction": float(settle(_entropy_fraction(w).item()))})
+                         "layer": -1, "entropy_fraction": frac})
     tokens = torch.randint(0, 256, (4, T), generator=gen)
     for d_k in (16, 64, 256):                              # a real model, fresh init
         for scale in ("sqrt", "none"):

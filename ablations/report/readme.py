@@ -57,6 +57,10 @@ def setup_text(spec: dict) -> str:
     lines.append(f"- **Axes:** {inline(spec.get('axes'))}")
     if spec.get("bundles"):
         lines.append(f"- **Bundles:** {inline(spec['bundles'])}")
+    if spec.get("match"):
+        lines.append(f"- **Matched parameter count:** {inline(spec['match'])}")
+    for name, part in (spec.get("experiments") or {}).items():
+        lines.append(f"- **Experiment `{name}`:** {inline(part)}")
     lines.append(f"- **Seeds:** {spec.get('seeds', [])}")
     if spec.get("baseline"):
         lines.append(f"- **Baseline:** {verdicts.describe_selector(spec['baseline'])}")

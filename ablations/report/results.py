@@ -47,8 +47,8 @@ class GridResults:
         """Values of a key in the order the spec lists them (then first appearance)."""
         from .analysis import match_value, present
         listed = list((self.spec.get("axes") or {}).get(key, []))
-        if key == "bundle":
-            listed = list((self.spec.get("bundles") or {}).keys())
+        if key in ("bundle", "experiment"):
+            listed = list((self.spec.get(f"{key}s") or {}).keys())
         seen = [v for v in self.runs.get(key, pd.Series(dtype=object)).tolist()
                 if present(v)]
         out = [v for v in listed if any(match_value(s, v) for s in seen)]
@@ -93,6 +93,8 @@ def load(path: Path) -> GridResults:
         axes += [k for k in (entry.get("axes") or {}) if k not in axes]
     if spec.get("bundles") or any(e.get("bundle") for e in entries):
         axes.append("bundle")
+    if spec.get("experiments") or any(e.get("experiment") for e in entries):
+        axes.insert(0, "experiment")
     rows, configs, metrics, texts, unfinished, problems = [], {}, [], [], 0, []
     for entry in entries:
         try:
@@ -104,7 +106,8 @@ def load(path: Path) -> GridResults:
             problems.append(str(e))
             continue
         label = entry.get("label") or _label(entry)
-        row = {"run_id": entry["run_id"], "label": label, "bundle": entry.get("bundle"),
+        row = {"run_id": entry["run_id"], "label": label, "experiment": entry.get("experiment"),
+               "bundle": entry.get("bundle"),
                "seed": entry.get("seed", get_path(res, "config.train.seed")),
                "status": res.get("status", "ok"), "reason": res.get("reason")}
         row.update((entry.get("axes") or {}))
@@ -117,9 +120,11 @@ def load(path: Path) -> GridResults:
         row["diverged"] = int(row["status"] == "diverged")
         configs[entry["run_id"]] = res.get("config") or {}
         rows.append(row)
-    base = ["run_id", "label", "bundle", "seed", "status", "reason"]
+    base = ["run_id", "label"] + (["experiment"] if "experiment" in axes else []) + \
+        ["bundle", "seed", "status", "reason"]
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(
-        base + [a for a in axes if a != "bundle"] + metrics + COST + ["diverged"] + texts)))
+        base + [a for a in axes if a not in ("bundle", "experiment")] + metrics + COST
+        + ["diverged"] + texts)))
     for key in referenced_keys(spec):              # e.g. model.d_model set by a bundle
         if key not in frame.columns and "." in key:
             frame[key] = [get_path(configs[r], key) for r in frame["run_id"]]

@@ -13,7 +13,7 @@ from .base import IGNORE, TASKS, Task, TaskParams, choice, stable_seed
 
 CAUSAL_ARCHS = ("decoder", "rnn", "lstm", "gru")
 # Tiny models only leave the "average over the context" plateau on recall-style tasks
-# with embeddings at unit scale (NOTES.md): std 0.02 stalls MQAR for 6k+ steps.
+# with embeddings at unit scale (docs/design.md, "Pitfalls"): std 0.02 stalls MQAR for 6k+ steps.
 SMALL = {"d_model": 64, "n_heads": 4, "n_layers": 2, "embed_init_std": 1.0}
 
 
