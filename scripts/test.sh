@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The README's test command: set up what is missing, then the whole test suite, offline.
+# The README's test command: set up what is missing, then the linter and the whole test
+# suite, offline. `bash scripts/test.sh -m 'not slow'` is the fast inner loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-exec "${PYTHON:-python3}" -m pytest -q "$@"
+PY=${PYTHON:-python3}
+"$PY" -m ruff check --quiet .          # lint first: seconds, and the cheapest failure
+exec "$PY" -m pytest -q "$@"

@@ -28,9 +28,11 @@ def results_table(grid: GridResults, agg: pd.DataFrame) -> str:
                "diverged": f"{int(sub['diverged'].sum())}/{len(sub)}"}
         for _, a in agg[agg["variant"] == variant].head(8).iterrows() if len(agg) else []:
             row[a["metric"]] = fmt_cell(a["mean"], a["std"])
-        row["params"] = f"{ok['params'].mean():,.0f}" if ok["params"].notna().any() else "n/a"
-        row["tokens/s"] = f"{ok['tokens_per_s'].mean():,.0f}" \
-            if ok["tokens_per_s"].notna().any() else "n/a"
+        # the cost beside the metric: a comparison is only fair at a matched budget
+        for col, key, form in (("params", "params", "{:,.0f}"), ("tokens", "tokens", "{:,.0f}"),
+                               ("train s", "train_s", "{:,.1f}"),
+                               ("tokens/s", "tokens_per_s", "{:,.0f}")):
+            row[col] = form.format(ok[key].mean()) if ok[key].notna().any() else "n/a"
         rows.append(row)
     return pd.DataFrame(rows).to_markdown(index=False) if rows else "*No finished runs yet.*"
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import store
 
-COST = ["params", "steps", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
+COST = ["params", "steps", "tokens", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
 
 
 @dataclasses.dataclass
@@ -117,6 +117,8 @@ def load(path: Path) -> GridResults:
             if k not in names:
                 names.append(k)
         row.update({k: res.get(k, math.nan) for k in COST})
+        if "tokens" not in res:                  # results written before it was stored
+            row["tokens"] = round(res.get("tokens_per_s", math.nan) * res.get("train_s", 0.0))
         row["diverged"] = int(row["status"] == "diverged")
         configs[entry["run_id"]] = res.get("config") or {}
         rows.append(row)

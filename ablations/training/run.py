@@ -185,6 +185,7 @@ def write_outcome(run_dir, resolved, summary, wall_s) -> dict:
     return store.write_result(
         run_dir, status=status, reason=reason, config=resolved, metrics=metrics,
         params=summary.get("params"), steps=summary.get("steps", 0),
+        tokens=summary.get("tokens", 0),
         tokens_per_s=summary.get("tokens", 0) / train_s if train_s else 0.0,
         train_s=train_s, wall_s=wall_s, peak_mem_mb=summary.get("peak_mem_mb"),
         device=summary.get("device", "n/a"))
