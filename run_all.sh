@@ -3,6 +3,7 @@
 #
 #   ./run_all.sh                     full size, into results/
 #   ./run_all.sh --smoke             every grid in seconds (CI), into results-smoke/
+#   ./run_all.sh --scale gpu         every grid at research size, into results-gpu/
 #   ./run_all.sh --workers 2 --results DIR -- --devices 0 1 2 3
 #
 # Resumable: interrupt it at any point and run the same command again; finished runs
@@ -13,11 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,13s/^# \{0,1\}//p' "$0"; }
-smoke=() workers=() extra=() results=""
+usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; }
+scale=() workers=() extra=() results="" scale_name=""
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --smoke) smoke=(--smoke); shift ;;
+    --smoke) scale=(--scale smoke); scale_name=smoke; shift ;;
+    --scale) [[ $# -ge 2 ]] || { echo "run_all.sh: --scale needs a name" >&2; exit 2; }
+             scale=(--scale "$2"); scale_name=$2; shift 2 ;;
+    --scale=*) scale=(--scale "${1#*=}"); scale_name=${1#*=}; shift ;;
     --workers) [[ $# -ge 2 ]] || { echo "run_all.sh: --workers needs a number" >&2; exit 2; }
                workers=(--workers "$2"); shift 2 ;;
     --workers=*) workers=(--workers "${1#*=}"); shift ;;
@@ -29,8 +33,8 @@ while [[ $# -gt 0 ]]; do
     *) echo "run_all.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-# Smoke results never mix with the committed full-size ones.
-results=${results:-$([[ ${#smoke[@]} -gt 0 ]] && echo results-smoke || echo results)}
+# Other scales' results never mix with the committed CPU-size ones.
+results=${results:-results${scale_name:+-$scale_name}}
 PY=${PYTHON:-$(command -v python || command -v python3)}
 
 bash scripts/setup.sh
@@ -40,7 +44,7 @@ for grid in ablations/grids/*.yaml; do
   echo "== $grid" >&2
   rc=0
   # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash 3.2 (macOS)
-  "$PY" -m ablations run "$grid" --results "$results" ${smoke[@]+"${smoke[@]}"} \
+  "$PY" -m ablations run "$grid" --results "$results" ${scale[@]+"${scale[@]}"} \
     ${workers[@]+"${workers[@]}"} ${extra[@]+"${extra[@]}"} || rc=$?
   [[ $rc -eq 130 ]] && exit 130                  # Ctrl-C stops everything, resumable
   if [[ $rc -ne 0 ]]; then

@@ -1,7 +1,7 @@
 """Expanding a validated grid into its distinct runs (nothing is written).
 
 Layer order for every run: task + base -> matched width -> axis values -> bundle ->
-smoke -> extra (the runner's) -> --set -> seed. Later layers win.
+scale (e.g. smoke) -> extra (the runner's) -> --set -> seed. Later layers win.
 """
 from __future__ import annotations
 
@@ -82,18 +82,23 @@ def matches(exp: Experiment, cell: Cell, selector: dict) -> bool:
     return True
 
 
-def expand(grid: GridSpec, *, smoke: bool = False, sets: dict | None = None,
-           seeds: list[int] | None = None, extra: dict | None = None,
-           cache_dir=None) -> list[Run]:
+def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
+           sets: dict | None = None, seeds: list[int] | None = None,
+           extra: dict | None = None, cache_dir=None) -> list[Run]:
     """Resolve every cell x seed; one Run per distinct run id, in grid order.
 
     A cell whose architecture ignores an axis (an LSTM across a `model.pos` axis)
     resolves to the same config for every value of it, so it is trained once;
     its `axes` entry for that key is None.
     """
+    scale = "smoke" if smoke else scale
+    overrides = grid.scales.get(scale) or {} if scale else {}
+    if scale and scale not in grid.scales:
+        raise GridError(grid.path, f"--scale: unknown scale {scale!r}; valid: "
+                        f"{', '.join(grid.scales) or 'none (the grid defines no scales)'}")
     seeds = list(grid.seeds if seeds is None else seeds)
-    smoke_layer = {k: v for k, v in grid.smoke.items() if k != "match"} if smoke else {}
-    tail = [smoke_layer, extra or {}, nest(sets or {})]
+    tail = [{k: v for k, v in overrides.items() if k != "match"}, extra or {},
+            nest(sets or {})]
     widths: dict[str, dict] = {}                  # solved once per cell, for every seed
     runs: dict[str, Run] = {}
     for seed in seeds:                    # seed-major: an early stop leaves whole seeds
@@ -101,7 +106,7 @@ def expand(grid: GridSpec, *, smoke: bool = False, sets: dict | None = None,
             head = [{"task": exp.task}, exp.base]
             body = [nest(cell.values), nest(exp.bundles.get(cell.bundle) or {})]
             try:
-                match = (grid.smoke.get("match") if smoke else None) or exp.match
+                match = overrides.get("match") or exp.match
                 if match:
                     key = json.dumps([exp.name, cell.values, cell.bundle], default=str)
                     if key not in widths:

@@ -29,15 +29,18 @@ from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_
 def add_arguments(p) -> None:
     p.add_argument("grid", help="grid spec (YAML), e.g. ablations/grids/positional_order.yaml")
     p.add_argument("--results", type=Path, metavar="DIR",
-                   help="results folder (default: results/, or results-smoke/ with --smoke)")
+                   help="results folder (default: results/, or results-SCALE/ with --scale)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="runs at once (default: 1 on CPU, one per GPU slot with --devices)")
     p.add_argument("--devices", nargs="+", metavar="GPUS",
                    help="cpu (default); auto (every visible GPU); or GPU ids (0,1,2,3 or "
                         "0 1 2 3): one slot per train.devices GPUs, e.g. with --set "
                         "train.devices=2 train.strategy=ddp two slots of two GPUs")
-    p.add_argument("--smoke", action="store_true",
-                   help="apply the grid's smoke overrides (tiny runs, for CI)")
+    p.add_argument("--scale", metavar="NAME",
+                   help="apply one of the grid's scales: smoke (tiny, for CI), gpu "
+                        "(research size), ...; results go to results-NAME/")
+    p.add_argument("--smoke", action="store_const", const="smoke", dest="scale",
+                   help="the same as --scale smoke")
     p.add_argument("--dry-run", action="store_true",
                    help="list every run and build its model; train and write nothing")
     p.add_argument("--seeds", metavar="LIST", help="replace the grid's seeds: 1,2,3 or 0-4")
@@ -68,7 +71,7 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     path = Path(args.grid)
-    results = args.results or Path("results-smoke" if args.smoke else "results")
+    results = args.results or Path(f"results-{args.scale}" if args.scale else "results")
     try:
         sets = parse_sets(args.set)
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
@@ -80,7 +83,7 @@ def main(args) -> int:
             slurm.check(args.submitit_cluster)
         on_gpu = bool(gpus) if args.executor == "local" else args.gpus_per_task > 0
         grid = load(path, args.plugin)
-        runs = expand(grid, smoke=args.smoke, sets=sets, seeds=seeds,
+        runs = expand(grid, scale=args.scale, sets=sets, seeds=seeds,
                       extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
@@ -92,12 +95,13 @@ def main(args) -> int:
         raise GridError(path, str(e)) from None
     plugins = list(dict.fromkeys(grid.plugins + args.plugin))
     if args.dry_run:
-        return dry_run(grid.name, runs, results)
+        matched = list(dict.fromkeys(e.match["by"] for e in grid.experiments if e.match))
+        return dry_run(grid.name, runs, results, matched, args.scale, len(slots.envs))
 
     gdir = store.grid_dir(results, grid.name)
     manifest = {
         "name": grid.name, "claim": grid.claim, "grid_file": str(path), "spec": grid.spec,
-        "applied": {"smoke": args.smoke, "set": sets, "seeds": seeds, "plugins": plugins},
+        "applied": {"scale": args.scale, "set": sets, "seeds": seeds, "plugins": plugins},
         "runs": [r.manifest_entry() for r in runs]}
     store.write_manifest(gdir, manifest)
     pending = prepare(runs, results, grid.name, args.retry_failed)
@@ -147,10 +151,13 @@ def summarize(name: str, runs, results: Path) -> int:
     return 1 if bad else 0
 
 
-def dry_run(name: str, runs, results: Path) -> int:
-    """Print every run with its parameter count; train nothing, write nothing."""
+def dry_run(name: str, runs, results: Path, matched: list[str] = (),
+            scale: str | None = None, workers: int = 1) -> int:
+    """Print every run with its parameter count (and the widths `match` solved) and a
+    rough time estimate; train nothing, write nothing."""
+    from .estimate import device_of, fmt_seconds, run_seconds
     counts: dict[str, int] = {}
-    rows = []
+    rows, total, todo_s = [], 0.0, 0.0
     for run in runs:
         key = json.dumps(run.config["model"], sort_keys=True)
         if key not in counts:
@@ -159,15 +166,26 @@ def dry_run(name: str, runs, results: Path) -> int:
             except ConfigError as e:
                 raise ConfigError(f"run {run.run_id} ({run.label})", str(e)) from None
         status = store.status_of(store.run_dir(results, name, run.run_id))[0]
-        rows.append((run.run_id, str(run.seed), run.label, f"{counts[key]:,}", status))
-    head = ("run_id", "seed", "variant", "params", "status")
+        widths = [str(run.config["model"].get(f.split(".", 1)[1], "")) for f in matched]
+        device = device_of(run.config, scale)
+        secs = run_seconds(run.config, counts[key], device)
+        total += secs
+        todo_s += secs if status == "pending" else 0.0
+        rows.append((run.run_id, str(run.seed), run.label, *widths, f"{counts[key]:,}",
+                     f"{fmt_seconds(secs)} {device}", status))
+    head = ("run_id", "seed", "variant", *[f.split(".", 1)[1] for f in matched], "params",
+            "est. time", "status")
+    right = {1, len(head) - 3, len(head) - 2} | {3 + i for i in range(len(matched))}
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     for row in [head] + rows:
-        print("  ".join(c.rjust(w) if i in (1, 3) else c.ljust(w)
+        print("  ".join(c.rjust(w) if i in right else c.ljust(w)
                         for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-    todo = sum(r[4] == "pending" for r in rows)
+    todo = sum(r[-1] == "pending" for r in rows)
     print(f"{name}: {len(runs)} runs ({todo} to train), {len(counts)} distinct models "
           f"-> {store.grid_dir(results, name)} (dry run: nothing written)")
+    print(f"{name}: estimated {fmt_seconds(total)} of run time in all, "
+          f"{fmt_seconds(todo_s / max(1, workers))} left with {workers} worker(s) "
+          f"(a rough model: see ablations/grid/estimate.py)")
     return 0
 
 

@@ -1,8 +1,10 @@
 """Grid specs: read a YAML file and validate all of it before anything runs.
 
 A grid states one claim, the task and settings its runs share (`task`, `base`), what
-varies (`axes`, `bundles` of coupled overrides, `exclude`), the seeds, a `smoke:`
-override for CI, and how to judge and draw it (`checks`, `plots`). A grid whose claim
+varies (`axes`, `bundles` of coupled overrides, `exclude`), the seeds, and how to judge
+and draw it (`checks`, `plots`). `scales:` names override sets for other sizes of the
+same grid: `smoke` (tiny, for CI; also written as a top-level `smoke:`) and `gpu`
+(research size), chosen with `ablate run --scale NAME`. A grid whose claim
 needs more than one setting splits into named `experiments`, each a task/base/axes/...
 of its own merged over the top-level ones; checks and plots select one with
 `experiment: NAME`. `match: {params: N, by: model.d_model}` solves each cell's width so
@@ -24,8 +26,8 @@ from .. import plugins as plugin_loader
 __all__ = ["GridSpec", "GridError", "Experiment", "load", "read_yaml", "SHIPPED"]
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
-            "experiments", "match", "seeds", "smoke", "baseline", "checks", "plots",
-            "plugins")
+            "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
+            "plots", "plugins")
 # what an experiment may set for itself; everything else is the grid's
 EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match")
 REQUIRED = ("name", "claim", "task")
@@ -70,7 +72,15 @@ class GridSpec:
 
     @property
     def smoke(self) -> dict:
-        return self.spec.get("smoke") or {}
+        return self.scales.get("smoke") or {}
+
+    @property
+    def scales(self) -> dict[str, dict]:
+        """Scale name -> overrides ({section: {field: value}}, optionally `match`)."""
+        out = dict(self.spec.get("scales") or {})
+        if self.spec.get("smoke") is not None:
+            out["smoke"] = self.spec["smoke"]
+        return out
 
     @property
     def plugins(self) -> list[str]:

@@ -48,12 +48,19 @@ def check_spec(grid: GridSpec) -> None:
         if exp.match and exp.match["by"] in exp.axes:
             raise ConfigError("match.by", f"{exp.match['by']} is also an axis: a matched "
                               "width cannot vary by hand too")
-    for key, values in (s.get("smoke") or {}).items():
-        if key == "match":
-            _check_match("smoke.match", values)
-        else:
-            _key("smoke", f"{key}.x")
-            expect(values or {}, dict, f"smoke.{key}", "a mapping of fields")
+    scales = expect(s.get("scales") or {}, dict, "scales", "a mapping of name: overrides")
+    if "smoke" in scales and s.get("smoke") is not None:
+        raise ConfigError("scales.smoke", "given twice: as smoke: and as scales.smoke")
+    for name, overrides in [("smoke", s.get("smoke"))] + list(scales.items()):
+        where = "smoke" if name == "smoke" and s.get("smoke") is not None else f"scales.{name}"
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError("scales", f"bad scale name {name!r}")
+        for key, values in expect(overrides or {}, dict, where, "a mapping").items():
+            if key == "match":
+                _check_match(f"{where}.match", values)
+            else:
+                _key(where, f"{key}.x")
+                expect(values or {}, dict, f"{where}.{key}", "a mapping of fields")
     seeds = expect(s["seeds"], list, "seeds", "a list of integers")
     if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                             for x in seeds) or len(set(seeds)) < len(seeds):

@@ -118,7 +118,7 @@ class LMParams(TextParams):
 
 
 @TASKS.register("lm")
-class LanguageModel(TextTask):
+class LMTask(TextTask):
     """Next-token prediction. An `encoder` with causal=False sees the token it must
     predict; that cheat is the masking ablation, so it is allowed, not rejected."""
     Params = LMParams
@@ -152,7 +152,7 @@ class MLMParams(TextParams):
 
 
 @TASKS.register("mlm")
-class MaskedLM(TextTask):
+class MLMTask(TextTask):
     """BERT masking: of the chosen positions 80% become [MASK] (the id after the text
     vocabulary), 10% a random token, 10% stay; only chosen positions are scored."""
     Params = MLMParams
