@@ -225,3 +225,25 @@ def test_bad_experiments_are_one_line_errors(tmp_path, capsys, change, expected)
     path = write(tmp_path, change(EXPERIMENTS))
     code, _, err = run_cli(capsys, "run", path, "--results", tmp_path / "r", "--dry-run")
     assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+def test_scales_pick_overrides_and_a_results_folder(tmp_path, capsys, monkeypatch):
+    path = write(tmp_path, GOOD + "scales:\n  big: {model: {d_model: 32}, train: {steps: 30}}\n"
+                 "smoke: {train: {steps: 5}}\n")
+    g = grids.load(path)
+    assert set(g.scales) == {"big", "smoke"}
+    assert {r.config["model"]["d_model"] for r in grids.expand(g, scale="big")} == {32}
+    assert {r.config["train"]["steps"] for r in grids.expand(g, smoke=True)} == {5}
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run_cli(capsys, "run", path, "--scale", "big", "--dry-run")
+    assert code == 0 and "results-big/demo" in out and "est. time" in out
+    code, _, err = run_cli(capsys, "run", path, "--scale", "huge", "--dry-run")
+    assert code == 2 and "--scale: unknown scale 'huge'; valid: big, smoke" in err
+    assert not (tmp_path / "results-huge").exists()
+
+
+@pytest.mark.parametrize("path", sorted(grids.SHIPPED.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_grid_has_a_gpu_scale_that_resolves(path, capsys):
+    code, out, err = run_cli(capsys, "run", path, "--scale", "gpu", "--dry-run")
+    assert code == 0, err
+    assert " gpu " in out and "pending" in out

@@ -138,7 +138,7 @@ def test_real_divergence_is_recorded_and_the_grid_goes_on(real):
     assert [e["label"] for e in manifest["runs"]] == ["lr=0.003", "lr=1e+09"]
     assert {e["run_id"] for e in manifest["runs"]} == set(res)
     assert list(manifest["spec"]) == ["name", "claim", "task", "base", "axes", "seeds"]
-    assert manifest["applied"] == {"smoke": False, "set": {}, "seeds": None, "plugins": []}
+    assert manifest["applied"] == {"scale": None, "set": {}, "seeds": None, "plugins": []}
 
 
 def test_real_rerun_of_a_finished_grid_trains_nothing(real, capsys):
