@@ -38,10 +38,10 @@ class TrainConfig:
     log_every: int = 25
     diag_every: int = 250             # attention entropy + per-layer grad norms
     ckpt_every: int = 250
-    accelerator: str = "cpu"          # cpu | gpu | auto (passed to Lightning)
+    accelerator: str = "auto"         # auto (a GPU when there is one) | cpu | gpu
     devices: Any = 1                  # int or list, passed to Lightning
     strategy: str = "auto"            # auto | ddp | ddp_spawn | ...
-    deterministic: bool = True
+    deterministic: bool = True        # on a GPU: slower kernels, and some ops only warn
     threads: int = 0                  # torch threads per run; 0 = leave as is
 
     def __post_init__(self):

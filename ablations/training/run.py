@@ -148,7 +148,7 @@ def build_trainer(cfg: dict, run_dir: Path):
     does its own evaluation, logging and checkpointing on intervals, so Lightning's
     loggers, progress bar, validation loop and checkpoint callback are all off."""
     import lightning as L
-    on_cpu = cfg["accelerator"] == "cpu"
+    on_cpu = uses_cpu(cfg["accelerator"])
     return L.Trainer(
         max_steps=cfg["steps"], max_epochs=-1, accelerator=cfg["accelerator"],
         devices=cfg["devices"], strategy=cfg["strategy"], precision=cfg["precision"],
@@ -159,6 +159,14 @@ def build_trainer(cfg: dict, run_dir: Path):
         logger=False, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
         default_root_dir=str(run_dir))
+
+
+def uses_cpu(accelerator: str) -> bool:
+    """What `auto` means here: a GPU when torch sees one, else the CPU."""
+    if accelerator == "auto":
+        import torch
+        return not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    return accelerator == "cpu"
 
 
 def quiet_lightning() -> None:
