@@ -128,6 +128,7 @@ def results_of(results: Path) -> dict:
             for p in sorted((results / "tiny" / "runs").glob("*/result.json"))}
 
 
+@pytest.mark.slow
 def test_real_divergence_is_recorded_and_the_grid_goes_on(real):
     grid, base, proc = real
     assert proc.returncode == 1, proc.stderr
@@ -141,6 +142,7 @@ def test_real_divergence_is_recorded_and_the_grid_goes_on(real):
     assert manifest["applied"] == {"scale": None, "set": {}, "seeds": None, "plugins": []}
 
 
+@pytest.mark.slow
 def test_real_rerun_of_a_finished_grid_trains_nothing(real, capsys):
     grid, base, _ = real
     before = {rid: (base / "a" / "tiny" / "runs" / rid / store.RESULT).stat().st_mtime_ns
@@ -152,6 +154,7 @@ def test_real_rerun_of_a_finished_grid_trains_nothing(real, capsys):
         assert (rd / store.RESULT).stat().st_mtime_ns == mtime and attempts(rd) == 1
 
 
+@pytest.mark.slow
 def test_real_killed_runner_resumes_to_the_same_numbers(real):
     grid, base, _ = real
     # --set pins the lr axis, so both cells are one run: A's ok run, by the same id.
@@ -179,6 +182,7 @@ def test_real_killed_runner_resumes_to_the_same_numbers(real):
     assert b[killed.name]["steps"] == a[killed.name]["steps"] == 300
 
 
+@pytest.mark.slow
 def test_dry_run_builds_every_model_and_writes_nothing(real, capsys, tmp_path):
     grid, _, _ = real
     code = cli(["run", str(grid), "--results", str(tmp_path / "r"), "--dry-run"])
@@ -252,6 +256,7 @@ def results_of_fake(results: Path) -> list[dict]:
     return [store.read_json(p) for p in (results / "fake" / "runs").glob("*/result.json")]
 
 
+@pytest.mark.slow
 def test_two_runners_never_train_the_same_run(tmp_path, fake):
     grid = fake_grid(tmp_path, [1.0e-3, 2.0e-3, 3.0e-3, 4.0e-3, 5.0e-3, 6.0e-3])
     cmd = [sys.executable, "-m", "ablations", "run", str(grid), "--results", str(tmp_path / "r")]
@@ -287,6 +292,7 @@ def test_plugins_reach_the_child(tmp_path, fake, capsys, monkeypatch):
     assert entry["cfg"]["model"]["pos"] == "zero_pos"
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_runs_the_array(tmp_path, fake, capsys):
     pytest.importorskip("submitit")
     grid = fake_grid(tmp_path, [1.0e-3, 2.0e-3, 1.0e+9])
