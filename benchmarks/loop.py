@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 
 from ablations.config import TrainConfig, nest, resolve
-from ablations.training.module import AblationModule, lr_lambda, make_optimizer
+from ablations.training.module import AblationModule
+from ablations.training.optim import make_optimizer, make_schedule
 from ablations.tasks import build_task
 from ablations.training.run import build_trainer, quiet_lightning
 from transformer import ModelConfig, build_model
@@ -54,7 +55,7 @@ def run_bare(resolved: dict) -> float:
     task = build_task(resolved["task"], cfg.seed, resolved["model"]["arch"])
     net = build_model(ModelConfig(**resolved["model"]))
     opt = make_optimizer(net, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    sched = make_schedule(opt, cfg)
     batches = [task.train_batch(i, cfg.batch_size, "cpu") for i in range(min(cfg.steps, 50))]
     t = time.perf_counter()
     for step in range(cfg.steps):

@@ -42,7 +42,8 @@ def bench_recurrent(st: Settings) -> list[Row]:
         contenders[f"torch {arch}"] = train_step(PlainRNNLM(cell, s), batch, fused_loss=False)
     times = alternate(contenders, rounds=st.rounds, repeat=st.pick(2, 1), warmup=2)
     tps = {name: s.tokens / median(t) for name, t in times.items()}
-    shape = f"vocab {s.vocab}, hidden {s.d_model}, {s.n_layers} layers, seq {s.seq}, batch {s.batch}"
+    shape = (f"vocab {s.vocab}, hidden {s.d_model}, {s.n_layers} layers, seq {s.seq}, "
+             f"batch {s.batch}")
     rows = []
     for arch in ("lstm", "gru"):
         rows.append(Row("recurrent", f"torch {arch}", tps[f"torch {arch}"], "tokens/s",

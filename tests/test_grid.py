@@ -218,7 +218,7 @@ def test_experiments_have_their_own_task_axes_and_labels(tmp_path):
      "checks[0].where: {'experiment': 'distnce'} matches no cell"),
     (lambda g: edit(g, "    task: {name: order, length: 8}", "    task: {name: ordr}"),
      "experiments.order.task.name: unknown task 'ordr' (did you mean 'order'?)"),
-    (lambda g: edit(g, "    axes: {model.pos: [none, rope]}", "    axes: {model.pos: [none, ropee]}"),
+    (lambda g: edit(g, "axes: {model.pos: [none, rope]}", "axes: {model.pos: [none, ropee]}"),
      "cell experiment=order model.pos=ropee: model.pos: unknown pos 'ropee'"),
 ])
 def test_bad_experiments_are_one_line_errors(tmp_path, capsys, change, expected):

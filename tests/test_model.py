@@ -1,7 +1,5 @@
 """Conformance tests for the Transformer core, parametrized over the registries so a
 newly registered variant is covered without editing this file."""
-import dataclasses
-import itertools
 
 import pytest
 import torch
@@ -193,7 +191,8 @@ def test_cross_attention_can_be_removed():
 @pytest.mark.parametrize("gated", [n for n in registries["ffn"].names()
                                    if n not in ("relu", "gelu", "none")])
 def test_gated_ffn_is_parameter_matched(gated):
-    count = lambda f: sum(p.numel() for p in registries["ffn"].get(f)(tiny(d_model=64)).parameters())
+    def count(ffn):
+        return sum(p.numel() for p in registries["ffn"].get(ffn)(tiny(d_model=64)).parameters())
     assert abs(count(gated) / count("relu") - 1) < 0.03
     assert gated_width(256) == 171
 
@@ -312,3 +311,20 @@ def test_every_variant_moves_trains_and_reloads(field, name):
     clone = build_model(cfg).eval()
     clone.load_state_dict(model.state_dict())
     assert torch.allclose(clone(x), model(x))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_blocks_and_inputs_describe_the_arch(arch):
+    """blocks(): the layers in depth order (per-layer gradient norms); inputs(batch): the
+    forward arguments of a task batch, the encoder-decoder's src first."""
+    model, src = make(tiny(arch=arch))
+    tokens = torch.randint(V, (2, T))
+    batch = {"input": tokens, "target": tokens} | ({} if src is None else {"src": src})
+    if arch == "encoder_decoder":
+        assert model.blocks() == [*model.encoder.blocks, *model.decoder.blocks]
+        assert model.inputs(batch) == (src, tokens)
+    else:
+        assert model.inputs(batch) == (tokens,)
+        want = [model.rnn] if arch in RECURRENT else list(model.stack.blocks)
+        assert model.blocks() == want
+    assert torch.equal(model(*model.inputs(batch)), run(model, tokens, src))

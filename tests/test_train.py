@@ -12,7 +12,7 @@ import pytest
 
 from ablations.cli import main
 from ablations.config import nest, parse_sets, resolve, run_id
-from ablations.training.module import lr_lambda
+from ablations.training.optim import lr_lambda
 from ablations.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

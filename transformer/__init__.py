@@ -2,8 +2,8 @@
 pluggable component. Pure PyTorch; never imports lightning."""
 from . import attention, ffn, norm, positional  # noqa: F401  (registers the variants)
 from .config import ConfigError, ModelConfig
-from .model import build_model
+from .model import SequenceModel, build_model
 from . import recurrent  # noqa: F401
 from .registry import registries
 
-__all__ = ["ModelConfig", "ConfigError", "build_model", "registries"]
+__all__ = ["ModelConfig", "ConfigError", "SequenceModel", "build_model", "registries"]

@@ -1,25 +1,39 @@
 """Multi-head attention for self and cross attention, with a KV cache.
 
-The fast path is `F.scaled_dot_product_attention`, except for causal self-attention
-while training on a CPU, where `BlockCausalAttention` skips the masked half of the work
-that SDPA's CPU kernel computes at short lengths. When attention weights are being
-recorded (see inspect.record_attention) the same computation runs explicitly so the
-weights can be kept. Masks and positional biases are built once per forward pass by
-`attention_mask` and shared by every layer.
+This file turns the residual stream into heads (q, k, v), applies the positional
+rotation and the attention-scale variant, and hands the heads to `attend.attend`,
+which alone decides how softmax attention is computed (SDPA, the block-causal CPU
+kernel, or the explicit path that records weights). Masks and positional biases are
+built once per forward pass by `attention_mask` and shared by every layer.
 """
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .attend import attend, causal_allowed
 from .registry import ATTN_SCALE
 
+if TYPE_CHECKING:
+    from .config import ModelConfig
+    from .positional import PositionalEncoding
 
-# -- attention scale: forward(q) -> (q, scale passed to SDPA) -------------------------
+
+# -- attention scale: forward(q) -> (q, scale passed to the kernel) ---------------------
 class AttentionScale(nn.Module):
+    """Base of the `attn_scale` variants: how attention logits are scaled.
+
+    Protocol: built as Cls(cfg); `forward(q) -> (q, scale)` with q (B, H, T, hd).
+    Attention computes softmax((q' k^T) * scale) with the returned q' and scale, so a
+    variant may either return a float factor (folded into the kernel, free) or
+    rescale q itself and return 1.0 (per-head or learned temperatures). Subclasses
+    with a fixed factor only define `factor(d_k)`. Optional class attributes:
+    `ignores` and `check_config(cfg)` (see registry.py).
+    """
+
     def __init__(self, cfg):
         super().__init__()
         self.value = self.factor(cfg.head_dim)
@@ -28,7 +42,7 @@ class AttentionScale(nn.Module):
     def factor(d_k: int) -> float:
         raise NotImplementedError
 
-    def forward(self, q):
+    def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, float]:
         return q, self.value
 
 
@@ -58,12 +72,13 @@ class LearnedScale(nn.Module):
         super().__init__()
         self.log_scale = nn.Parameter(torch.full((cfg.n_heads,), -0.5 * math.log(cfg.head_dim)))
 
-    def forward(self, q):                                       # q: (B, H, T, hd)
+    def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, float]:   # q: (B, H, T, hd)
         return q * self.log_scale.exp().view(1, -1, 1, 1).to(q.dtype), 1.0
 
 
 # -- masks -----------------------------------------------------------------------------
-def attention_mask(pos, causal: bool, Tq: int, start: int, device):
+def attention_mask(pos: PositionalEncoding, causal: bool, Tq: int, start: int,
+                   device) -> tuple[torch.Tensor | None, bool]:
     """Mask for Tq queries at positions start.. against keys 0..start+Tq-1.
 
     Returns (mask, is_causal): mask is None, a bool (Tq, Tk) "may attend" tensor or an
@@ -77,86 +92,10 @@ def attention_mask(pos, causal: bool, Tq: int, start: int, device):
             return None, False
         if start == 0:
             return None, True
-        return _allowed(Tq, start, device), False
+        return causal_allowed(Tq, start, device), False
     if masked:
-        bias = bias.masked_fill(~_allowed(Tq, start, device), float("-inf"))
+        bias = bias.masked_fill(~causal_allowed(Tq, start, device), float("-inf"))
     return bias.unsqueeze(0), False
-
-
-def _allowed(Tq: int, start: int, device):
-    qpos = torch.arange(start, start + Tq, device=device)
-    kpos = torch.arange(start + Tq, device=device)
-    return kpos[None, :] <= qpos[:, None]                                  # (Tq, Tk)
-
-
-# -- causal self-attention in query blocks (training on a CPU) ---------------------------
-class BlockCausalAttention(torch.autograd.Function):
-    """Exact causal softmax attention, computed in blocks of query rows: block [s, e)
-    meets only keys [0, e), so products above the diagonal block are never formed.
-
-    On a CPU, SDPA's flash kernel splits keys into blocks of 512: below that length it
-    multiplies every query with every key, masks half of the products away, and does
-    it in small per-head matmuls. Here each block is one batched matmul over all heads.
-    The softmax probabilities are kept for backward (`use_block_causal` bounds them).
-    """
-
-    @staticmethod
-    def forward(ctx, q, k, v, scale: float, block: int):            # (B, H, T, hd) each
-        shape = q.shape
-        q, k, v = (t.reshape(-1, *shape[2:]) for t in (q, k, v))    # (n, T, hd), n = B*H
-        T = shape[2]
-        outs, probs = [], []
-        for s in range(0, T, block):
-            e = min(s + block, T)
-            scores = torch.bmm(q[:, s:e], k[:, :e].transpose(1, 2)).mul_(scale)  # (n, e-s, e)
-            future = torch.ones(e - s, e - s, dtype=torch.bool, device=q.device).triu_(1)
-            scores[:, :, s:].masked_fill_(future, float("-inf"))
-            p = torch.softmax(scores, dim=-1, out=scores)
-            outs.append(torch.bmm(p, v[:, :e]))                      # (n, e-s, hd)
-            probs.append(p)
-        # every product lands in a fresh contiguous tensor: bmm into a strided slice of
-        # a bigger one (out=, baddbmm_) falls back to one small matmul per batch entry
-        out = torch.cat(outs, dim=1)
-        ctx.save_for_backward(q, k, v, out, *probs)
-        ctx.scale, ctx.block, ctx.shape = scale, block, shape
-        return out.view(shape)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        q, k, v, out, *probs = ctx.saved_tensors
-        T = q.shape[1]
-        grad_out = grad_out.reshape(q.shape)
-        dqs, dk, dv = [], torch.zeros_like(k), torch.zeros_like(v)
-        # softmax backward: dS = P * (dP - rowsum(dP * P)), and rowsum(dP * P) = rowsum(dO * O)
-        delta = (grad_out * out).sum(-1, keepdim=True)                          # (n, T, 1)
-        for p, s in zip(probs, range(0, T, ctx.block)):
-            e = min(s + ctx.block, T)
-            go = grad_out[:, s:e]
-            dv[:, :e] += torch.bmm(p.transpose(1, 2), go)
-            ds = torch.bmm(go, v[:, :e].transpose(1, 2)).sub_(delta[:, s:e]).mul_(p)
-            ds.mul_(ctx.scale)
-            dqs.append(torch.bmm(ds, k[:, :e]))
-            dk[:, :e] += torch.bmm(ds.transpose(1, 2), q[:, s:e])
-        dq = torch.cat(dqs, dim=1)
-        return dq.view(ctx.shape), dk.view(ctx.shape), dv.view(ctx.shape), None, None
-
-
-# Kept probabilities are at most about half of n * T^2 floats: 2^23 is 16 MiB a layer.
-BLOCK_CAUSAL_MAX_SCORES = 2 ** 23
-
-
-def use_block_causal(q, k, dropout: float) -> int:
-    """Query block size for BlockCausalAttention, or 0 for SDPA: on CPU in training
-    (grad on), fp32/fp64, no dropout, no GQA, and only while the kept probabilities
-    stay small. Blocks of 64 measured 0.55-0.8x the flash kernel's time for sequences
-    of 64 to 512 and head dims of 16 to 64 (2 cores)."""
-    B, H, T, _ = q.shape
-    if (q.device.type != "cpu" or not torch.is_grad_enabled() or dropout > 0
-            or q.dtype not in (torch.float32, torch.float64) or k.shape[1] != H
-            or torch.is_autocast_enabled("cpu") or T < 2 or B * H * T * T > BLOCK_CAUSAL_MAX_SCORES
-            or not (q.requires_grad or k.requires_grad)):
-        return 0
-    return min(T, 64)
 
 
 # -- KV cache ----------------------------------------------------------------------------
@@ -169,7 +108,7 @@ class KVCache:
         self.v = torch.empty(shape, device=device, dtype=dtype)
         self.length = 0
 
-    def append(self, k, v):
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         end = self.length + k.shape[2]
         if end > self.k.shape[2]:
             raise ValueError(f"KV cache holds {self.k.shape[2]} positions; need {end}")
@@ -180,7 +119,11 @@ class KVCache:
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg, cross: bool = False):
+    """Multi-head (or grouped-query, n_kv_heads < n_heads) attention: self-attention
+    with one fused q/k/v projection, or cross-attention (queries from x, keys and
+    values from `memory`)."""
+
+    def __init__(self, cfg: ModelConfig, cross: bool = False):
         super().__init__()
         self.n_heads = cfg.n_heads
         self.n_kv_heads = cfg.n_kv_heads or cfg.n_heads
@@ -197,13 +140,16 @@ class Attention(nn.Module):
         self.dropout = cfg.dropout
         self.recorded: list | None = None       # set by inspect.record_attention
 
-    def _heads(self, x, n):                      # (B, T, n*hd) -> (B, n, T, hd)
+    def _heads(self, x: torch.Tensor, n: int) -> torch.Tensor:   # (B, T, n*hd) -> (B, n, T, hd)
         B, T, _ = x.shape
         return x.view(B, T, n, self.head_dim).transpose(1, 2)
 
-    def forward(self, x, pos=None, start=0, mask=None, is_causal=False, memory=None, cache=None):
-        """x: (B, T, D). Self-attention rotates q/k with `pos` at absolute positions
-        start..; cross-attention reads `memory` (B, S, D), or its cached projection."""
+    def forward(self, x: torch.Tensor, pos: PositionalEncoding | None = None, start: int = 0,
+                mask: torch.Tensor | None = None, is_causal: bool = False,
+                memory: torch.Tensor | None = None, cache: KVCache | None = None) -> torch.Tensor:
+        """x: (B, T, D) -> (B, T, D). Self-attention rotates q/k with `pos` at absolute
+        positions start..; cross-attention reads `memory` (B, S, D), or its cached
+        projection. `mask`, `is_causal`: as attention_mask returns them."""
         B, T, _ = x.shape
         if self.cross:
             q = self._heads(self.q_proj(x), self.n_heads)
@@ -223,33 +169,6 @@ class Attention(nn.Module):
             if cache is not None:
                 k, v = cache.append(k, v)
         q, scale = self.scale(q)
-        if mask is not None and mask.dtype != torch.bool:
-            mask = mask.to(q.dtype)
-        dropout = self.dropout if self.training else 0.0
-        if self.recorded is not None:
-            y = self._explicit(q, k, v, scale, mask, is_causal)
-        elif is_causal and (block := use_block_causal(q, k, dropout)):
-            y = BlockCausalAttention.apply(q, k, v, scale, block)
-        else:
-            y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, is_causal=is_causal, scale=scale, dropout_p=dropout,
-                enable_gqa=self.n_kv_heads != self.n_heads)
+        y = attend(q, k, v, scale=scale, mask=mask, is_causal=is_causal,
+                   dropout=self.dropout if self.training else 0.0, record=self.recorded)
         return self.out_proj(y.transpose(1, 2).reshape(B, T, -1))
-
-    def _explicit(self, q, k, v, scale, mask, is_causal):
-        """The same attention as SDPA, keeping the weights (B, H, Tq, Tk)."""
-        if self.n_kv_heads != self.n_heads:
-            rep = self.n_heads // self.n_kv_heads
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        scores = (q @ k.transpose(-2, -1)) * scale
-        if is_causal:
-            mask = _allowed(q.shape[2], 0, q.device)
-        if mask is not None:
-            scores = (scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool
-                      else scores + mask)
-        weights = scores.softmax(dim=-1)
-        self.recorded.append(weights.detach())
-        if hasattr(self.recorded, "n_keys"):
-            self.recorded.n_keys.append(torch.isfinite(scores).sum(-1))
-        weights = F.dropout(weights, self.dropout, self.training)
-        return weights @ v

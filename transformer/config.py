@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Any, Optional
 
 from .registry import registries
 from .validation import ConfigError, check_fields, did_you_mean
@@ -37,7 +37,7 @@ class ModelConfig:
     embed_init_std: float = 0.02     # token embedding init; tiny recall tasks want ~1.0
     bias: bool = True                # biases in linear layers and norms (torch default)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_fields(self, strings=False)      # the API takes 128, never "128"
         for name, reg in registries.items():
             if getattr(self, name) not in reg:
@@ -48,7 +48,7 @@ class ModelConfig:
             self.causal = getattr(registries["arch"].get(self.arch), "default_causal", True)
         self._validate()
 
-    def _validate(self):
+    def _validate(self) -> None:
         for name in ("vocab_size", "d_model", "n_heads", "n_layers", "d_ff", "max_len"):
             if getattr(self, name) < 1:
                 raise ConfigError(name, f"must be >= 1, got {getattr(self, name)}")
@@ -66,9 +66,9 @@ class ModelConfig:
             kv = self.n_kv_heads
             if kv is not None and (kv < 1 or self.n_heads % kv):
                 raise ConfigError("n_kv_heads", f"must divide n_heads={self.n_heads}, got {kv}")
-        for name in ("pos", "attn_scale", "norm", "norm_placement", "ffn"):
+        for name, reg in registries.items():         # each chosen class's own rules
             if name not in ignored:
-                check = getattr(registries[name].get(getattr(self, name)), "check_config", None)
+                check = getattr(reg.get(getattr(self, name)), "check_config", None)
                 if check is not None:
                     check(self)
 
@@ -89,7 +89,7 @@ class ModelConfig:
                 ignored |= set(getattr(reg.get(getattr(self, name)), "ignores", ()))
         return ignored
 
-    def to_dict(self, drop_ignored: bool = False) -> dict:
+    def to_dict(self, drop_ignored: bool = False) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         if drop_ignored:
             for name in self.ignored_fields():
@@ -101,7 +101,7 @@ class ModelConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         unknown = set(d) - set(cls.field_names())
         if unknown:
             name = sorted(unknown)[0]

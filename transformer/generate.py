@@ -5,13 +5,16 @@ A model supports generation by providing three methods:
   init_state(prompt, max_len, src) -> state   caches sized for max_len positions
   decode(tokens, state) -> logits (B, T, V)   feed new tokens, advance the state
   full_logits(tokens, src) -> logits          recompute the whole sequence
+`src` (B, S) is the encoder input of an encoder-decoder, None for the others; an arch
+that cannot decode incrementally raises ValueError from init_state.
 """
 from __future__ import annotations
 
 import torch
 
 
-def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
+def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None) -> torch.Tensor:
     """Logits (B, V) -> logits with the tokens that may not be sampled set to -inf."""
     logits = logits.float() / max(temperature, 1e-8)
     if top_k is not None and top_k < logits.shape[-1]:
@@ -26,7 +29,9 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
     return logits
 
 
-def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """Logits (B, V) -> next tokens (B, 1). temperature 0 or top_k 1 is greedy."""
     if temperature == 0 or top_k == 1:
         return logits.argmax(dim=-1, keepdim=True)
@@ -35,10 +40,13 @@ def sample_next(logits, temperature=1.0, top_k=None, top_p=None, generator=None)
 
 
 class Generation:
+    """Mixin: `generate` for a model with init_state, decode and full_logits."""
+
     @torch.no_grad()
-    def generate(self, prompt, max_new_tokens: int, temperature: float = 1.0,
+    def generate(self, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None,
-                 use_cache: bool = True, src=None, generator=None):
+                 use_cache: bool = True, src: torch.Tensor | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
         """prompt (B, T0) -> (B, T0 + max_new_tokens): the prompt followed by new tokens."""
         was_training = self.training
         self.eval()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Iterator
 
 import torch
+from torch import nn
 
 from .attention import Attention
 
@@ -20,7 +22,7 @@ class AttentionMaps(list):
 
 
 @contextlib.contextmanager
-def record_attention(model):
+def record_attention(model: nn.Module) -> Iterator[AttentionMaps]:
     """Within the block, every attention layer runs its explicit path and appends its
     weights (B, H, Tq, Tk) to the yielded list, in module order (for encoder_decoder:
     encoder self-attention, then per decoder block self- and cross-attention)."""

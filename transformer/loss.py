@@ -53,7 +53,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_h * scale, grad_w * scale, None
 
 
-def linear_cross_entropy(h, weight, target, ignore_index: int = -100):
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
+                         ignore_index: int = -100) -> torch.Tensor:
     """Mean cross-entropy of the logits h @ weight^T against target over the positions
     whose target is not ignore_index; h (..., D), weight (V, D), target (...).
 

@@ -1,10 +1,5 @@
-"""Positional encodings. One instance is built per model and shared by every layer.
+"""Positional encodings. One instance is built per stack and shared by its layers.
 
-Each encoding uses up to three hooks; the base class makes all of them no-ops, so
-the blocks never branch on which encoding is in use:
-  embed(x, start)                 add to the token embeddings  (absolute schemes)
-  rotate(q, k, q_start, k_start)  rotate queries and keys      (RoPE)
-  bias(Tq, Tk, q_start, k_start)  additive bias (H, Tq, Tk)    (ALiBi, T5)
 Positions are absolute: a sequence of length T starting at `start` holds positions
 start .. start+T-1, so incremental decoding with a KV cache sees exactly the
 positions a full forward pass would. They are plain ints: no host-device syncs.
@@ -12,29 +7,42 @@ positions a full forward pass would. They are plain ints: no host-device syncs.
 from __future__ import annotations
 
 import math
-
 import torch
 from torch import nn
 
-from .config import ConfigError
+from .config import ConfigError, ModelConfig
 from .registry import POSITIONAL
 
 
 class PositionalEncoding(nn.Module):
-    def __init__(self, cfg):
+    """Base of the `pos` variants. Built as Cls(cfg), where cfg.causal is the causal
+    flag of the stack it serves (an encoder-decoder's encoder is never causal).
+
+    An encoding uses up to three hooks; here all three are no-ops, so the blocks never
+    branch on which encoding is in use:
+      embed(x, start) -> x                  add to the token embeddings (absolute schemes)
+      rotate(q, k, q_start, k_start) -> q, k  rotate queries and keys, (B, H, T, hd) (RoPE)
+      bias(Tq, Tk, q_start, k_start) -> (H, Tq, Tk) additive logit bias, or None (ALiBi, T5)
+    Hooks must be exact at any start: decoding with a KV cache calls them with
+    start > 0 and must give what a full pass gives at those positions. Optional class
+    attributes: `ignores` and `check_config(cfg)` (see registry.py).
+    """
+
+    def __init__(self, cfg: ModelConfig):
         super().__init__()
 
     def embed(self, x: torch.Tensor, start: int) -> torch.Tensor:
         return x                                                  # x: (B, T, D)
 
-    def rotate(self, q, k, q_start: int, k_start: int):
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, q_start: int,
+               k_start: int) -> tuple[torch.Tensor, torch.Tensor]:
         return q, k                                               # (B, H, T, hd)
 
-    def bias(self, Tq: int, Tk: int, q_start: int, k_start: int):
+    def bias(self, Tq: int, Tk: int, q_start: int, k_start: int) -> torch.Tensor | None:
         return None
 
 
-def positions(start: int, n: int, device) -> torch.Tensor:
+def positions(start: int, n: int, device: torch.device | str) -> torch.Tensor:
     return torch.arange(start, start + n, device=device)
 
 
@@ -51,18 +59,19 @@ class IntegerPE(PositionalEncoding):
     channel would be erased by LayerNorm's mean subtraction, hence the +-1 pattern.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         sign = torch.ones(cfg.d_model)
         sign[1::2] = -1.0
         self.register_buffer("direction", sign, persistent=False)
 
-    def embed(self, x, start):
+    def embed(self, x: torch.Tensor, start: int) -> torch.Tensor:
         pos = positions(start, x.shape[1], x.device).to(x.dtype)
         return x + pos[:, None] * self.direction                         # (T, D) broadcast
 
 
-def sinusoidal_table(n_positions: int, d_model: int, positions: torch.Tensor | None = None):
+def sinusoidal_table(n_positions: int, d_model: int,
+                     positions: torch.Tensor | None = None) -> torch.Tensor:
     """The 2017 paper's encoding: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...)."""
     if positions is None:
         positions = torch.arange(n_positions)
@@ -77,12 +86,12 @@ def sinusoidal_table(n_positions: int, d_model: int, positions: torch.Tensor | N
 
 @POSITIONAL.register("sinusoidal")
 class SinusoidalPE(PositionalEncoding):
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.d_model = cfg.d_model
         self.register_buffer("table", sinusoidal_table(cfg.max_len, cfg.d_model), persistent=False)
 
-    def embed(self, x, start):
+    def embed(self, x: torch.Tensor, start: int) -> torch.Tensor:
         end = start + x.shape[1]
         if end > len(self.table):               # beyond the precomputed table: extend it
             self.table = sinusoidal_table(2 * end, self.d_model).to(self.table)
@@ -91,13 +100,13 @@ class SinusoidalPE(PositionalEncoding):
 
 @POSITIONAL.register("learned")
 class LearnedPE(PositionalEncoding):
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.max_len = cfg.max_len
         self.table = nn.Embedding(cfg.max_len, cfg.d_model)
         nn.init.normal_(self.table.weight, std=0.02)
 
-    def embed(self, x, start):
+    def embed(self, x: torch.Tensor, start: int) -> torch.Tensor:
         end = start + x.shape[1]
         if end > self.max_len:                   # no silent clamping: there is no vector for it
             raise ValueError(f"learned positional encoding has max_len={self.max_len} "
@@ -113,12 +122,12 @@ class RoPE(PositionalEncoding):
     base = 10000.0
 
     @staticmethod
-    def check_config(cfg):
+    def check_config(cfg: ModelConfig) -> None:
         if cfg.head_dim % 2:
             raise ConfigError("pos", f"rope needs an even head dim; d_model/n_heads = "
                               f"{cfg.d_model}/{cfg.n_heads} = {cfg.head_dim}")
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         hd = cfg.head_dim
         self.register_buffer("inv_freq", self.base ** (-torch.arange(0, hd, 2).float() / hd),
@@ -138,7 +147,8 @@ class RoPE(PositionalEncoding):
         x1, x2 = x.chunk(2, dim=-1)
         return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
-    def rotate(self, q, k, q_start, k_start):
+    def rotate(self, q: torch.Tensor, k: torch.Tensor, q_start: int,
+               k_start: int) -> tuple[torch.Tensor, torch.Tensor]:
         Tq, Tk = q.shape[-2], k.shape[-2]
         cos, sin = self._cos_sin(max(q_start + Tq, k_start + Tk), q.device, q.dtype)
         q = self._spin(q, cos[q_start:q_start + Tq], sin[q_start:q_start + Tq])
@@ -164,11 +174,11 @@ class ALiBi(PositionalEncoding):
     """Linear distance penalty per head. Bidirectional use takes |i - j|, which is
     symmetric: an encoder cannot tell a sequence from its reverse."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.register_buffer("slopes", alibi_slopes(cfg.n_heads), persistent=False)
 
-    def bias(self, Tq, Tk, q_start, k_start):
+    def bias(self, Tq: int, Tk: int, q_start: int, k_start: int) -> torch.Tensor:
         dev = self.slopes.device
         dist = (positions(q_start, Tq, dev)[:, None]
                 - positions(k_start, Tk, dev)[None, :]).abs().to(self.slopes.dtype)  # (Tq, Tk)
@@ -181,7 +191,7 @@ class T5Bias(PositionalEncoding):
 
     n_buckets, max_distance = 32, 128
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.bidirectional = not cfg.causal
         self.table = nn.Embedding(self.n_buckets, cfg.n_heads)
@@ -201,7 +211,7 @@ class T5Bias(PositionalEncoding):
                               / math.log(self.max_distance / exact) * (n - exact)).long()
         return out + torch.where(rel < exact, rel, log_bucket.clamp(max=n - 1))
 
-    def bias(self, Tq, Tk, q_start, k_start):
+    def bias(self, Tq: int, Tk: int, q_start: int, k_start: int) -> torch.Tensor:
         dev = self.table.weight.device
         rel = positions(k_start, Tk, dev)[None, :] - positions(q_start, Tq, dev)[:, None]
         buckets = self._bucket(rel)                                           # (Tq, Tk)

@@ -2,12 +2,12 @@
 
 Batches are generated on the device from (seed, step), so there is no DataLoader
 work per step and a resumed run sees exactly the batches an uninterrupted one would.
-Evaluation and diagnostics run on an interval, outside Lightning's validation loop,
-which keeps the per-step overhead of tiny ablation models close to a bare loop.
+Evaluation and diagnostics (evaluation.py) run on an interval, outside Lightning's
+validation loop, which keeps the per-step overhead of tiny ablation models close to
+a bare loop. The optimizer and schedule are in optim.py.
 """
 from __future__ import annotations
 
-import math
 import resource
 import time
 from pathlib import Path
@@ -18,53 +18,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from transformer import ModelConfig, build_model
-from transformer.inspect import entropy_fraction, record_attention, row_entropy
 
 from .. import store
 from ..config import TrainConfig
 from ..store import MetricsWriter
 from .checkpoint import save_checkpoint_atomically
-
-
-def lr_lambda(cfg: TrainConfig):
-    """Multiplier of cfg.lr at optimizer step s: linear warmup, then cosine to
-    min_lr_ratio, the paper's inverse square root (Noam), or constant."""
-    warm = max(cfg.warmup, 1)
-
-    def f(s: int) -> float:
-        s += 1
-        if cfg.schedule == "noam":               # peaks at 1.0 when s == warmup
-            return min(s / warm, math.sqrt(warm / s))
-        if s <= cfg.warmup:
-            return s / warm
-        if cfg.schedule == "constant":
-            return 1.0
-        progress = min(1.0, (s - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    return f
-
-
-def make_optimizer(net: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices only. `fused` runs the whole update as one
-    kernel per parameter (the for-each path issues about ten per parameter: at
-    ablation-grid sizes the optimizer step would cost more than the model). Lightning's
-    mixed-precision plugin refuses to clip gradients for a fused optimizer (it assumes
-    the optimizer unscales them), so mixed precision keeps for-each."""
-    decay = [p for p in net.parameters() if p.dim() >= 2]
-    no_decay = [p for p in net.parameters() if p.dim() < 2]
-    fused = cfg.precision == "32"
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused, foreach=not fused)
-
-
-def grad_norm(module: torch.nn.Module) -> float | None:
-    """L2 norm of all of a module's gradients together; None when it has none."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return None
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item()
+from .evaluation import attention_diagnostics, evaluate, grad_norms
+from .optim import make_optimizer, make_schedule
 
 
 class StepIndices(torch.utils.data.Dataset):
@@ -112,6 +72,7 @@ class AblationModule(L.LightningModule):
     def setup(self, stage):
         if self.trainer.is_global_zero and self.run_dir is not None and self.writer is None:
             self.writer = MetricsWriter(self.run_dir / store.METRICS, self.resume_step)
+
     def configure_model(self):
         if self.cfg.compile and not hasattr(self.net, "_orig_mod"):
             self.net = torch.compile(self.net)     # the inner net, never the LightningModule
@@ -125,23 +86,17 @@ class AblationModule(L.LightningModule):
 
     def configure_optimizers(self):
         opt = make_optimizer(self.net, self.cfg)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.cfg))
+        sched = make_schedule(opt, self.cfg)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # -- training ----------------------------------------------------------------------
-    def forward(self, batch):
-        if "src" in batch:
-            return self.net(batch["src"], batch["input"])
-        return self.net(batch["input"])
-
-    def training_loss(self, batch):
+    def training_loss(self, inputs, target):
         """Mean cross-entropy over the scored positions. The eager network fuses its
         output projection into the loss and never builds the logits (transformer/
         loss.py); a compiled one returns logits, whose loss the compiler fuses."""
         if self.net is self.inner:
-            inputs = (batch["src"], batch["input"]) if "src" in batch else (batch["input"],)
-            return self.net.loss(*inputs, target=batch["target"])
-        return F.cross_entropy(self(batch).flatten(0, 1).float(), batch["target"].flatten(),
+            return self.net.loss(*inputs, target=target)
+        return F.cross_entropy(self.net(*inputs).flatten(0, 1).float(), target.flatten(),
                                ignore_index=-100)
 
     def training_step(self, _index, _batch_idx):
@@ -149,8 +104,9 @@ class AblationModule(L.LightningModule):
         if self._t0 is None:
             self._t0 = time.perf_counter()
         batch = self.task.train_batch(step, self.cfg.batch_size, self.device, self.global_rank)
-        loss = self.training_loss(batch)
-        self.tokens_seen += batch["input"].numel() + (batch["src"].numel() if "src" in batch else 0)
+        inputs = self.inner.inputs(batch)
+        loss = self.training_loss(inputs, batch["target"])
+        self.tokens_seen += sum(t.numel() for t in inputs)
         if not torch.isfinite(loss):
             # stop at once; returning None skips this optimizer step
             self.diverged_step = step
@@ -166,12 +122,7 @@ class AblationModule(L.LightningModule):
         step = self.global_step
         if step % self.cfg.log_every and step % self.cfg.diag_every:
             return
-        norms = {}
-        if step % self.cfg.diag_every == 0:
-            for i, block in enumerate(self._layers()):
-                norms[f"grad_norm/layer{i}"] = grad_norm(block)
-        norms["grad_norm"] = grad_norm(self.net)
-        self._write(step, {k: v for k, v in norms.items() if v is not None})
+        self._write(step, grad_norms(self.inner, per_layer=step % self.cfg.diag_every == 0))
 
     def on_train_batch_end(self, outputs, _index, _batch_idx):
         step = self.global_step                       # optimizer steps taken so far
@@ -189,9 +140,10 @@ class AblationModule(L.LightningModule):
 
     def _timed_eval(self, step, diagnostics=True):
         t = time.perf_counter()
-        self.last_eval = self.evaluate()
+        with self.trainer.precision_plugin.forward_context():
+            self.last_eval = evaluate(self.net, self.task, self.val_sets())
         if diagnostics:
-            self.last_eval.update(self.attention_diagnostics())
+            self.last_eval.update(attention_diagnostics(self.inner, self.val_sets()[""][0]))
         self._write(step, self.last_eval)
         if self._t0 is not None:
             self._t0 += time.perf_counter() - t       # evaluation is not training time
@@ -204,7 +156,6 @@ class AblationModule(L.LightningModule):
         parent process never sees this module's state."""
         if not self.trainer.is_global_zero or self.run_dir is None:
             return
-        import torch
         if self.writer is not None:
             self.writer.close()
         torch.save({"config": self.resolved, "state_dict": self.inner.state_dict()},
@@ -231,54 +182,6 @@ class AblationModule(L.LightningModule):
             self._val_sets = self.task.val_sets(self.cfg.eval_batches, self.cfg.batch_size,
                                                 self.device)
         return self._val_sets
-
-    @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Mean of each task metric over every val set: val_<m> and val_<m>@<L>."""
-        was_training = self.net.training
-        self.net.eval()
-        out: dict[str, float] = {}
-        with self.trainer.precision_plugin.forward_context():
-            for suffix, batches in self.val_sets().items():
-                sums: dict[str, float] = {}
-                try:
-                    for batch in batches:
-                        for k, v in self.task.metrics(self(batch), batch).items():
-                            sums[k] = sums.get(k, 0.0) + float(v)
-                except ValueError as e:          # e.g. a learned PE asked past its table
-                    out[f"val_error{suffix}"] = str(e)
-                    continue
-                for k, v in sums.items():
-                    out[f"val_{k}{suffix}"] = v / len(batches)
-        self.net.train(was_training)
-        return out
-
-    def _layers(self):
-        net = self.inner
-        for name in ("stack", "encoder", "decoder"):
-            if hasattr(net, name):
-                yield from getattr(net, name).blocks
-        if hasattr(net, "rnn"):
-            yield net.rnn
-
-    @torch.no_grad()
-    def attention_diagnostics(self) -> dict[str, float]:
-        """Attention entropy per layer on the first val batch, in nats and as a fraction
-        of the uniform distribution's (1.0 = uniform, 0 = one-hot: saturated)."""
-        batch = self.val_sets()[""][0]
-        was_training = self.net.training
-        self.net.eval()
-        with record_attention(self.inner) as maps:
-            self.inner(batch["src"], batch["input"]) if "src" in batch else self.inner(batch["input"])
-        self.net.train(was_training)
-        out = {}
-        for i, (w, n_keys) in enumerate(zip(maps, maps.n_keys)):      # w: (B, H, Tq, Tk)
-            out[f"attn_entropy/layer{i}"] = row_entropy(w).mean().item()
-            out[f"attn_entropy_frac/layer{i}"] = entropy_fraction(w, n_keys).mean().item()
-        if maps:
-            out["attn_entropy_frac"] = sum(out[f"attn_entropy_frac/layer{i}"]
-                                           for i in range(len(maps))) / len(maps)
-        return out
 
     def _write(self, step, values):
         if self.writer is not None and values:
