@@ -24,6 +24,7 @@ def quick_run(tmp_path_factory):
     return code, out
 
 
+@pytest.mark.slow
 def test_quick_bench_writes_every_output(quick_run):
     code, out = quick_run
     assert code == 0
@@ -41,6 +42,7 @@ def test_quick_bench_writes_every_output(quick_run):
     assert "| bench | contender | value |" in table and "tokens/s" in table
 
 
+@pytest.mark.slow
 def test_quick_bench_rows_are_well_formed(quick_run):
     _, out = quick_run
     rows = json.loads((out / "bench.json").read_text())["rows"]

@@ -35,6 +35,7 @@ def env():
     return e
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run(tmp_path):
     assert main(["train", "--results", str(tmp_path), *sets("train.steps=30",
                  "train.eval_every=10", "train.diag_every=10")]) == 0
@@ -61,6 +62,7 @@ def test_train_writes_a_complete_run(tmp_path):
     assert (path / "result.json").stat().st_mtime == mtime
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_numbers(tmp_path):
     for name in ("a", "b"):
         assert main(["train", "--results", str(tmp_path), "--name", name,
@@ -73,6 +75,7 @@ def test_same_config_and_seed_give_identical_numbers(tmp_path):
     assert c["metrics"]["val_loss"] != a["metrics"]["val_loss"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     extra = ["train.steps=160", "train.ckpt_every=20", "train.eval_every=40", "model.pos=rope"]
     cmd = [sys.executable, "-m", "ablations", "train", "--results", str(tmp_path / "killed"),
@@ -97,6 +100,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert val(run) == val(tmp_path / "whole" / "train" / "runs" / rid)   # no duplicated rows
 
 
+@pytest.mark.slow
 def test_divergence_is_recorded_with_its_step(tmp_path):
     extra = ["train.steps=50", "train.lr=1.0e+30", "train.grad_clip=0", "train.warmup=0"]
     assert main(["train", "--results", str(tmp_path), *sets(*extra)]) == 1
@@ -131,6 +135,7 @@ def test_lr_schedules():
     assert const(0) == const(99) == 1.0
 
 
+@pytest.mark.slow
 def test_ddp_spawn_on_two_cpu_processes(tmp_path):
     extra = ["train.steps=10", "train.devices=2", "train.strategy=ddp_spawn"]
     assert main(["train", "--results", str(tmp_path), *sets(*extra)]) == 0
@@ -139,6 +144,7 @@ def test_ddp_spawn_on_two_cpu_processes(tmp_path):
     assert result["device"].endswith("x2")
 
 
+@pytest.mark.slow
 def test_ddp_reexecuting_command_line(tmp_path):
     extra = ["train.steps=10", "train.devices=2", "train.strategy=ddp"]
     proc = subprocess.run([sys.executable, "-m", "ablations", "train", "--results",
@@ -149,6 +155,7 @@ def test_ddp_reexecuting_command_line(tmp_path):
     assert result["status"] == "ok" and result["device"].endswith("x2")
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
     extra = ["train.steps=5", "train.precision=bf16-mixed"]
     assert main(["train", "--results", str(tmp_path), *sets(*extra)]) == 0
