@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -43,10 +44,12 @@ class TrainConfig:
     strategy: str = "auto"            # auto | ddp | ddp_spawn | ...
     deterministic: bool = True        # on a GPU: slower kernels, and some ops only warn
     threads: int = 0                  # torch threads per run; 0 = leave as is
+    logger: str = "none"              # none | tensorboard | wandb | mlflow, beside metrics.csv
 
     def __post_init__(self):
         check_fields(self, "train.")
-        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "accelerator": ACCELERATORS}
+        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "accelerator": ACCELERATORS,
+                   "logger": LOGGERS}
         for name, valid in choices.items():
             check_known(f"train.{name}", getattr(self, name), valid)
         for name in ("steps", "batch_size", "eval_every", "eval_batches", "log_every",
@@ -55,6 +58,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{name}", f"must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError("train.lr", f"must be > 0, got {self.lr}")
+        needs = LOGGERS[self.logger]
+        if needs and not any(importlib.util.find_spec(m) for m in needs):
+            raise ConfigError("train.logger", f"{self.logger} needs its package: "
+                              f"pip install -e '.[{self.logger}]'")
         if self.warmup < 0:
             raise ConfigError("train.warmup", f"must be >= 0, got {self.warmup}")
 
@@ -62,6 +69,9 @@ class TrainConfig:
 SCHEDULES = ("cosine", "noam", "constant")
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
+# each logger is an optional extra: the modules any one of which it needs
+LOGGERS = {"none": (), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
+           "mlflow": ("mlflow",)}
 
 
 def parse_value(text: str):
@@ -149,7 +159,7 @@ def train_config(resolved: dict) -> TrainConfig:
 
 
 # Settings that change how a run executes, not what it computes: never part of its id.
-EXECUTION_ONLY = {"train": {"accelerator", "strategy", "threads", "compile",
+EXECUTION_ONLY = {"train": {"accelerator", "strategy", "threads", "compile", "logger",
                             "eval_every", "log_every", "diag_every", "ckpt_every"}}
 
 

@@ -159,3 +159,34 @@ def test_ddp_reexecuting_command_line(tmp_path):
 def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
     extra = ["train.steps=5", "train.precision=bf16-mixed"]
     assert main(["train", "--results", str(tmp_path), *sets(*extra)]) == 0
+
+
+@pytest.mark.slow
+def test_tensorboard_logger_beside_metrics_csv_and_resume_appends(tmp_path):
+    """train.logger=tensorboard writes event files in the run's folder; the logger is an
+    execution setting (same run id, same numbers), and a resumed run logs into the same
+    folder, so TensorBoard shows one run."""
+    extra = ["train.steps=20", "train.ckpt_every=10", "train.eval_every=10"]
+    assert main(["train", "--results", str(tmp_path / "plain"), *sets(*extra)]) == 0
+    with_tb = [*extra, "train.logger=tensorboard"]
+    assert main(["train", "--results", str(tmp_path / "tb"), *sets(*with_tb)]) == 0
+    plain, _ = result_of(tmp_path / "plain", "train", extra)
+    logged, path = result_of(tmp_path / "tb", "train", with_tb)
+    assert plain["run_id"] == logged["run_id"] and plain["metrics"] == logged["metrics"]
+    events = sorted((path / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and (path / "tensorboard" / "hparams.yaml").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(path / "tensorboard"))
+    acc.Reload()
+    assert {"train_loss", "val_loss"} <= set(acc.Tags()["scalars"])
+    # a resumed run (result removed, checkpoint at step 10 kept) logs into the same folder
+    (path / "result.json").unlink()
+    assert main(["train", "--results", str(tmp_path / "tb"), *sets(*with_tb)]) == 0
+    assert {p.parent for p in (path / "tensorboard").rglob("events.out.tfevents.*")} == \
+        {path / "tensorboard"}
+
+
+def test_a_logger_is_one_choice_validated_early():
+    with pytest.raises(Exception, match="train.logger: unknown value 'tensorbord' "
+                                        r"\(did you mean 'tensorboard'\?\)"):
+        resolve([nest(parse_sets([*TINY, "train.logger=tensorbord"]))])

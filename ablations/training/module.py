@@ -184,6 +184,9 @@ class AblationModule(L.LightningModule):
         return self._val_sets
 
     def _write(self, step, values):
+        if self.logger is not None and values and self.trainer.is_global_zero:
+            self.logger.log_metrics({k: v for k, v in values.items()
+                                     if isinstance(v, (int, float))}, step)
         if self.writer is not None and values:
             self.writer.write(step, values)
 

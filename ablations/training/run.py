@@ -106,6 +106,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         import lightning as L
         import torch
 
+        from .loggers import make_logger
         from .module import AblationModule
         from .checkpoint import checkpoint_step
         from ..tasks import build_task
@@ -120,7 +121,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
     task = build_task(resolved["task"], cfg["seed"], resolved["model"]["arch"],
                       store.cache_dir(store.results_of(run_dir)))
     module = AblationModule(resolved, task, run_dir, resume_step)
-    trainer = build_trainer(cfg, run_dir)
+    trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir))
     (run_dir / store.SUMMARY).unlink(missing_ok=True)
     trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
     return store.read_json(run_dir / store.SUMMARY)
@@ -143,10 +144,11 @@ def imports_outside_gc():
             gc.enable()
 
 
-def build_trainer(cfg: dict, run_dir: Path):
+def build_trainer(cfg: dict, run_dir: Path, logger=False):
     """The Trainer every run uses (`cfg` is the resolved train section). The module
     does its own evaluation, logging and checkpointing on intervals, so Lightning's
-    loggers, progress bar, validation loop and checkpoint callback are all off."""
+    progress bar, validation loop and checkpoint callback are off, and its logger is
+    only the optional view of `train.logger`."""
     import lightning as L
     on_cpu = uses_cpu(cfg["accelerator"])
     return L.Trainer(
@@ -156,7 +158,7 @@ def build_trainer(cfg: dict, run_dir: Path):
         # strict determinism on a GPU forbids some attention kernels: warn instead
         deterministic=cfg["deterministic"] if on_cpu
         else ("warn" if cfg["deterministic"] else False),
-        logger=False, enable_progress_bar=False, enable_model_summary=False,
+        logger=logger, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
         default_root_dir=str(run_dir))
 
@@ -178,6 +180,9 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
+    # batches are a function of (seed, step): resuming mid-"epoch" is exact here
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def write_outcome(run_dir, resolved, summary, wall_s) -> dict:
