@@ -21,6 +21,7 @@ from transformer.config import ConfigError
 from . import spec as grids
 from .. import store
 from ..config import parse_sets
+from .budget import count_params
 from .spec import GridError
 from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots,
                    status_of)
@@ -174,20 +175,6 @@ def dry_run(name: str, runs, results: Path) -> int:
     print(f"{name}: {len(runs)} runs ({todo} to train), {len(counts)} distinct models "
           f"-> {store.grid_dir(results, name)} (dry run: nothing written)")
     return 0
-
-
-def count_params(model_cfg: dict) -> int:
-    """Build the model on the meta device (no memory, no init cost) and count."""
-    import torch
-
-    from transformer import ModelConfig, build_model
-    cfg = ModelConfig(**model_cfg)
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg)
-    except (RuntimeError, NotImplementedError):   # a module that computes at init
-        model = build_model(cfg)
-    return sum(p.numel() for p in model.parameters())
 
 
 def parse_seeds(text: str) -> list[int]:
