@@ -135,7 +135,7 @@ def solve(match: dict, head: list, rest: list, cache_dir) -> dict:
     def at(width: int) -> dict:
         return resolve(head + [{section: {field: width}}] + rest, cache_dir)
 
-    width, _ = solve_width(at, int(match["params"]), field=field,
+    width, _ = solve_width(at, int(match["params"]), field=match["by"],
                            tolerance=float(match.get("tolerance", 0.05)))
     return {section: {field: width}}
 

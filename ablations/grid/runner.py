@@ -21,9 +21,9 @@ from transformer.config import ConfigError
 from .expand import expand
 from .. import store
 from ..config import parse_sets
+from .budget import count_params
 from .spec import GridError, load
-from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots,
-                   )
+from .pool import GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots
 
 
 def add_arguments(p) -> None:
@@ -187,20 +187,6 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
           f"{fmt_seconds(todo_s / max(1, workers))} left with {workers} worker(s) "
           f"(a rough model: see ablations/grid/estimate.py)")
     return 0
-
-
-def count_params(model_cfg: dict) -> int:
-    """Build the model on the meta device (no memory, no init cost) and count."""
-    import torch
-
-    from transformer import ModelConfig, build_model
-    cfg = ModelConfig(**model_cfg)
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg)
-    except (RuntimeError, NotImplementedError):   # a module that computes at init
-        model = build_model(cfg)
-    return sum(p.numel() for p in model.parameters())
 
 
 def parse_seeds(text: str) -> list[int]:

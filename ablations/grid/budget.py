@@ -1,0 +1,126 @@
+"""Budget matching: solve a cell's width so that its parameter count hits a target.
+
+Comparisons across architectures (an LSTM against a decoder) are only fair at a
+matched parameter count, and the width that gives N parameters differs per arch: a
+2-layer LSTM of hidden size h has ~16 h^2 weights, a 2-layer Transformer block stack
+~24 d^2 (with d_ff = 4 d). A grid states `match: {params: N, by: model.d_model}` and
+each cell's width is solved here.
+
+`solve_width` is pure: it only calls `resolve(width)` (the cell's fully resolved run
+config at that width, or a ConfigError for an invalid width: d_model not divisible by
+n_heads, an odd RoPE head dimension, ...) and counts parameters by building the model
+on the meta device (no memory, no init). Parameter counts grow monotonically (roughly
+quadratically) with width, so it brackets the target by doubling, bisects over the
+valid widths, and returns the valid width whose count is closest to the target.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from transformer.config import ConfigError
+
+MAX_WIDTH = 1 << 16          # no CPU-to-cluster grid goes wider; beyond it: unreachable
+SCAN = 512                   # widths tried linearly when no power of two is valid
+
+
+def count_params(model_cfg: dict) -> int:
+    """Build the model on the meta device (no memory, no init cost) and count."""
+    import torch
+
+    from transformer import ModelConfig, build_model
+    cfg = ModelConfig(**model_cfg)
+    try:
+        with torch.device("meta"):
+            model = build_model(cfg)
+    except (RuntimeError, NotImplementedError):   # a module that computes at init
+        model = build_model(cfg)
+    return sum(p.numel() for p in model.parameters())
+
+
+def solve_width(resolve: Callable[[int], dict], target: int, *, field: str = "model.d_model",
+                tolerance: float = 0.05, where: str = "match.params") -> tuple[int, int]:
+    """The width w (a value of `field`) whose model is closest to `target` parameters,
+    and that count: (w, params). Raises ConfigError(where, ...) when no valid width
+    lands within `tolerance` (relative) of the target, naming the closest one.
+
+    resolve(w) -> a resolved run config (a dict with a "model" section), or raises
+    ConfigError when w is not a valid width for this cell. `field` is used only in
+    messages: matching by model.d_ff works the same way, through `resolve`.
+    """
+    if isinstance(target, bool) or not isinstance(target, int) or target < 1:
+        raise ConfigError(where, f"expected a positive integer, got {target!r}")
+    if not 0 <= tolerance < 1:
+        raise ConfigError(where, f"tolerance must be in [0, 1), got {tolerance!r}")
+    name = field.split(".")[-1]
+    counts: dict[int, int | None] = {}
+    errors: list[ConfigError] = []
+
+    def params(w: int) -> int | None:
+        """Parameter count at width w; None when w is not a valid width."""
+        if w not in counts:
+            try:
+                counts[w] = count_params(resolve(w)["model"])
+            except ConfigError as e:
+                errors.append(e)
+                counts[w] = None
+        return counts[w]
+
+    def valid_near(mid: int, lo: int, hi: int) -> int | None:
+        """The valid width in the open interval (lo, hi) nearest to mid, or None."""
+        for off in range(hi - lo):
+            for w in (mid + off, mid - off) if off else (mid,):
+                if lo < w < hi and params(w) is not None:
+                    return w
+            if mid - off <= lo and mid + off >= hi:
+                break
+        return None
+
+    # 1. a valid width to start from: powers of two suit almost every head layout
+    start = next((w for w in (1 << i for i in range(3, 13)) if params(w) is not None), None)
+    if start is None:
+        start = next((w for w in range(1, SCAN + 1) if params(w) is not None), None)
+    if start is None:          # nothing is valid: the cell itself is broken, say why
+        raise errors[0] if errors else ConfigError(where, f"no valid {name} found")
+
+    # 2. bracket: lo has fewer parameters than the target, hi at least as many
+    lo, hi = 0, None
+    w = start
+    while True:
+        p = params(w)
+        if p >= target:
+            hi = w
+            break
+        lo = w
+        if w >= MAX_WIDTH:
+            break
+        w = valid_near(min(2 * w, MAX_WIDTH), w, MAX_WIDTH + 1)
+        if w is None:
+            break
+    if hi is not None and lo == 0:           # is there a smaller valid width still?
+        smaller = valid_near(hi // 2, 0, hi)
+        while smaller is not None and params(smaller) >= target:
+            hi = smaller
+            smaller = valid_near(hi // 2, 0, hi)
+        lo = smaller or 0
+
+    # 3. bisect over valid widths until lo and hi are neighbours among valid widths
+    if hi is not None:
+        while True:
+            mid = valid_near((lo + hi) // 2, lo, hi)
+            if mid is None:
+                break
+            if params(mid) >= target:
+                hi = mid
+            else:
+                lo = mid
+
+    # 4. the closer of the two (ties: the narrower)
+    candidates = [w for w in (lo, hi) if w and params(w) is not None]
+    best = min(candidates, key=lambda w: (abs(params(w) - target), w))
+    got = params(best)
+    if abs(got - target) > tolerance * target:
+        side = "below" if got < target else "above"
+        raise ConfigError(where, f"no {name} gives {target:,} parameters within "
+                          f"{tolerance:.0%}: the closest is {got:,} ({name}={best}, "
+                          f"{abs(got - target) / target:.0%} {side})")
+    return best, got
