@@ -247,3 +247,41 @@ def test_every_shipped_grid_has_a_gpu_scale_that_resolves(path, capsys):
     code, out, err = run_cli(capsys, "run", path, "--scale", "gpu", "--dry-run")
     assert code == 0, err
     assert " gpu " in out and "pending" in out
+
+
+MATCHED = """
+name: matched
+claim: Compared at one parameter count.
+task: {name: recall, seq_len: 16, k: 2}
+base:
+  model: {n_heads: 2, n_layers: 1}
+  train: {steps: 20}
+match: {params: 20000, by: model.d_model}
+axes:
+  model.arch: [lstm, gru, rnn, decoder]
+"""
+
+
+def test_match_solves_each_cells_width_within_tolerance(tmp_path, capsys):
+    from ablations.grid.budget import count_params
+    runs = grids.expand(grids.load(write(tmp_path, MATCHED)))
+    widths = {r.config["model"]["arch"]: r.config["model"]["d_model"] for r in runs}
+    assert len(set(widths.values())) == 4                  # each arch its own width
+    for run in runs:
+        assert abs(count_params(run.config["model"]) / 20000 - 1) <= 0.05, run.label
+    code, out, _ = run_cli(capsys, "run", write(tmp_path, MATCHED), "--dry-run",
+                           "--results", tmp_path / "r")
+    assert code == 0 and "d_model" in out.splitlines()[0]
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda g: edit(g, "params: 20000", "params: 3"), "match.params"),
+    (lambda g: edit(g, "by: model.d_model", "by: model.n_layers"), "match.by: expected"),
+    (lambda g: edit(g, "model.arch: [lstm, gru, rnn, decoder]", "model.d_model: [8, 16]"),
+     "match.by: model.d_model is also an axis"),
+])
+def test_bad_match_is_a_one_line_error(tmp_path, capsys, change, expected):
+    code, _, err = run_cli(capsys, "run", write(tmp_path, change(MATCHED)), "--dry-run",
+                           "--results", tmp_path / "r")
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
