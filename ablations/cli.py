@@ -19,6 +19,7 @@ COMMANDS = {
     "report": ("ablations.report.command", "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
+    "_evaluate": ("ablations.training.posthoc", None),  # internal: post-hoc evaluations (evals.py)
 }
 
 

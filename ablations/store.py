@@ -15,6 +15,7 @@ RESULT = "result.json"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
+EVALS = "evals"                # runs/<id>/evals/<NAME>.json: post-hoc evaluations (evals.py)
 LOCK = ".lock"
 STATUSES = ("ok", "diverged", "failed")
 

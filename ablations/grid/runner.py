@@ -19,7 +19,7 @@ from pathlib import Path
 from transformer.config import ConfigError
 
 from . import spec as grids
-from .. import store
+from .. import evals, store
 from ..config import parse_sets
 from .spec import GridError
 from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots,
@@ -82,6 +82,7 @@ def main(args) -> int:
         grid = grids.load(path, args.plugin)
         runs = grids.expand(grid, smoke=args.smoke, sets=sets, seeds=seeds,
                             extra=GPU_LAYER if on_gpu else None, cache_dir=results / ".cache")
+        evals.check_runs(grid.evaluate, runs, results / ".cache")     # post-hoc evaluations
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
         else:
@@ -111,7 +112,9 @@ def main(args) -> int:
             return 0
     else:
         run_pool(pending, grid.name, slots, plugins)
-    return summarize(grid.name, runs, results)
+    # post-hoc evaluations that finished runs lack (evals.py); never retrains
+    failed_evals = evals.run_missing(grid.evaluate, runs, results, grid.name, slots.envs, plugins)
+    return summarize(grid.name, runs, results) or int(failed_evals > 0)
 
 
 def prepare(runs, results: Path, name: str, retry_failed: bool) -> list:

@@ -21,7 +21,8 @@ from .. import plugins
 from ..config import check_key, nest, resolve, run_id
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
-            "seeds", "smoke", "baseline", "checks", "plots", "plugins")
+            "seeds", "smoke", "baseline", "checks", "plots", "plugins",
+            "evaluate")                                     # evaluate: see ablations/evals.py
 REQUIRED = ("name", "claim", "task")
 SHIPPED = Path(__file__).resolve().parents[1] / "grids"    # the catalogue's grid files
 
@@ -278,6 +279,8 @@ def check_spec(grid: Grid) -> None:
     for i, plot in enumerate(_expect(s.get("plots") or [], list, "plots", "a list")):
         _plot(grid, _expect(plot, dict, f"plots[{i}]", "a mapping"), f"plots[{i}]", keys, every)
     cells(grid)                                    # everything excluded is an error too
+    from ..evals import check_evaluate             # post-hoc evaluations (evals.py)
+    check_evaluate(s.get("evaluate"))
 
 
 def _expect(value, typ, where: str, what: str):

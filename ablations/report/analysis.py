@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from .stats import Diff, Stats, describe, difference, finite, t_cdf, t_ppf  # noqa: F401
+from .. import evals
 from ..store import MANIFEST, METRICS, RESULT, read_json
 
 COST = ["params", "steps", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
@@ -116,7 +117,8 @@ def load_grid(path: Path) -> Grid:
                "seed": entry.get("seed", get_path(res, "config.train.seed")),
                "status": res.get("status", "ok"), "reason": res.get("reason")}
         row.update((entry.get("axes") or {}))
-        for k, v in (res.get("metrics") or {}).items():
+        # + post-hoc evaluations as <metric>@<NAME> columns (evals.py)
+        for k, v in {**(res.get("metrics") or {}), **evals.metrics(rfile.parent)}.items():
             row[k] = math.nan if v is None else v
             names = texts if isinstance(v, str) else metrics  # e.g. val_error@256: why
             if k not in names:

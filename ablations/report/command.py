@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import analysis, plots, verdicts
+from .. import evals
 from ..store import MANIFEST, atomic_write_json, atomic_write_text, read_json
 
 # The catalogue's order (ABLATIONS.md) tells the story; other grids follow by name.
@@ -167,6 +168,7 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
         else:
             out.append(f"![{d['png'].stem}]({d['png'].name})\n\n"
                        f"*Plotted numbers: [{d['csv'].name}]({d['csv'].name}).*\n")
+    out += evals.samples_markdown(grid.path, runs)  # text from post-hoc `generate:` (evals.py)
     if grid.published:
         out += ["## Published numbers (for context)\n", grid.published + "\n",
                 "At tiny CPU scale expect the direction of an effect, not its magnitude.\n"]
