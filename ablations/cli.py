@@ -20,6 +20,7 @@ COMMANDS = {
                "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
+    "_evaluate": ("ablations.training.posthoc", None),  # internal: post-hoc evaluations
 }
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from transformer.config import ConfigError
 
-from .expand import expand
 from .. import store
+from . import evaluate as posthoc
+from .expand import expand
 from ..config import parse_sets
 from .budget import count_params
 from .spec import GridError, load
@@ -85,6 +86,7 @@ def main(args) -> int:
         grid = load(path, args.plugin)
         runs = expand(grid, scale=args.scale, sets=sets, seeds=seeds,
                       extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
+        posthoc.check_runs(grid.evaluate, runs, store.cache_dir(results))
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
         else:
@@ -113,7 +115,10 @@ def main(args) -> int:
             return 0
     else:
         run_pool(pending, grid.name, slots, plugins)
-    return summarize(grid.name, runs, results)
+    # post-hoc evaluations that finished runs lack (evalspec.py); never retrains
+    failed_evals = posthoc.run_missing(grid.evaluate, runs, results, grid.name, slots.envs,
+                                       plugins)
+    return summarize(grid.name, runs, results) or int(failed_evals > 0)
 
 
 def prepare(runs, results: Path, name: str, retry_failed: bool) -> list:

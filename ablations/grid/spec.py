@@ -27,7 +27,7 @@ __all__ = ["GridSpec", "GridError", "Experiment", "load", "read_yaml", "SHIPPED"
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
-            "plots", "plugins")
+            "plots", "evaluate", "plugins")
 # what an experiment may set for itself; everything else is the grid's
 EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match")
 REQUIRED = ("name", "claim", "task")
@@ -93,6 +93,11 @@ class GridSpec:
     @property
     def plots(self) -> list[dict]:
         return self.spec.get("plots") or []
+
+    @property
+    def evaluate(self) -> dict:
+        """Post-hoc evaluations of the trained runs (ablations/evalspec.py)."""
+        return self.spec.get("evaluate") or {}
 
     @property
     def baseline(self) -> dict | None:
@@ -177,9 +182,9 @@ def load(path, plugins=()) -> GridSpec:
             if key not in TOP_KEYS:
                 check_known("grid", key, TOP_KEYS, "key")
         for key in REQUIRED:
-            if spec.get(key) in (None, "", {}):
+            if spec.get(key) in (None, "", {}) and not (key == "task" and spec.get("experiments")):
                 raise ConfigError(key, "required")
-        spec["task"] = as_task(spec["task"])
+        spec["task"] = as_task(spec.get("task")) or {}    # experiments may each name theirs
         spec.setdefault("seeds", [0])
         mods = expect(spec.get("plugins") or [], list, "plugins", "a list of module names")
         import transformer  # noqa: F401  (registers the built-in variants)

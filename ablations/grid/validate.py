@@ -7,6 +7,7 @@ import re
 from transformer.validation import ConfigError, check_known, same_value
 
 from .. import schema
+from ..evalspec import check_evaluate
 from ..config import check_key
 from ..tasks import TASKS
 from .expand import cells, matches
@@ -37,9 +38,10 @@ def check_spec(grid: GridSpec) -> None:
     for name, part in parts.items():
         _check_part(f"experiments.{name}." if name else "", part)
     for exp in grid.experiments:
-        where = f"experiments.{exp.name}" if exp.name else "task"
-        check_known(f"{where}.task.name" if exp.name else "task.name",
-                    exp.task.get("name"), TASKS.names(), "task")
+        where = f"experiments.{exp.name}.task.name" if exp.name else "task.name"
+        if exp.task.get("name") is None:
+            raise ConfigError(where, "required: name the task here or at the top level")
+        check_known(where, exp.task.get("name"), TASKS.names(), "task")
         for key in exp.bundles.values():
             for k in key:
                 if k in exp.axes:
@@ -66,6 +68,7 @@ def check_spec(grid: GridSpec) -> None:
                             for x in seeds) or len(set(seeds)) < len(seeds):
         raise ConfigError("seeds", f"expected distinct non-negative integers, got {seeds!r}")
     _check_selectors(grid)
+    check_evaluate(s.get("evaluate"))
 
 
 def _check_part(prefix: str, part: dict) -> None:

@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from .. import store
+from ..evalspec import generation
 from . import verdicts
 from .results import GridResults
 
@@ -94,6 +96,7 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
         else:
             out.append(f"![{d['png'].stem}]({d['png'].name})\n\n"
                        f"*Plotted numbers: [{d['csv'].name}]({d['csv'].name}).*\n")
+    out += samples_markdown(grid)
     if grid.published:
         out += ["## Published numbers (for context)\n", grid.published + "\n",
                 "At tiny CPU scale expect the direction of an effect, not its magnitude.\n"]
@@ -106,3 +109,25 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
                "(aggregate.csv) (per variant and metric), [verdicts.json](verdicts.json)"
                + (", [comparisons.csv](comparisons.csv)" if not comp.empty else "") + ".")
     return "\n".join(out) + FOOTER
+
+
+def samples_markdown(grid: GridResults) -> list[str]:
+    """Text each variant generated in its post-hoc evaluations: the lowest seed's."""
+    lines: list[str] = []
+    ok = grid.runs[grid.runs["status"] == "ok"].sort_values("seed", kind="stable")
+    for label, sub in ok.groupby("label", sort=False):
+        for run_id, seed in zip(sub["run_id"], sub["seed"]):
+            try:
+                evals = store.read_evals(store.runs_dir(grid.path) / run_id)
+            except store.Unreadable:             # named by the loader already
+                continue
+            found = [(name, data, s) for name, data in evals.items()
+                     for s in data.get("samples") or []]
+            for name, data, s in found:
+                temp = generation((data.get("spec") or {}).get("generate") or {})["temperature"]
+                lines += [f"**{label}** (seed {seed}, evaluation `{name}`, temperature "
+                          f"{temp:g}):\n", "```text", s["prompt"] + s["text"], "```\n"]
+            if found:
+                break
+    return (["## Samples\n", "Generated after training by the post-hoc evaluations "
+             "(the prompt, then the model's continuation).\n"] + lines) if lines else []

@@ -111,7 +111,12 @@ def load(path: Path) -> GridResults:
                "seed": entry.get("seed", get_path(res, "config.train.seed")),
                "status": res.get("status", "ok"), "reason": res.get("reason")}
         row.update((entry.get("axes") or {}))
-        for k, v in (res.get("metrics") or {}).items():
+        try:                                     # post-hoc evaluations: <metric>@<NAME>
+            extra = store.eval_metrics(store.read_evals(store.runs_dir(path) / entry["run_id"]))
+        except store.Unreadable as e:
+            problems.append(str(e))
+            extra = {}
+        for k, v in {**(res.get("metrics") or {}), **extra}.items():
             row[k] = math.nan if v is None else v
             names = texts if isinstance(v, str) else metrics  # e.g. val_error@256: why
             if k not in names:

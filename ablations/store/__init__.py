@@ -10,6 +10,7 @@
         checkpoints/last.ckpt      the latest checkpoint, replaced atomically
         model.pt                   final weights and config, for explainers
         result.json                written last: a run is done when it exists
+        evals/<NAME>.json          post-hoc evaluations of the trained weights
         error.log, stderr.log      why a run failed; the runner's log of each attempt
 
 Every file a reader trusts is written atomically (temp file + os.replace). Readers
@@ -17,6 +18,7 @@ raise `Unreadable` (naming the file) for damaged files instead of dying on them.
 """
 from .files import Unreadable, atomic_write_json, atomic_write_text, read_json  # noqa: F401
 from .layout import *  # noqa: F401,F403
+from .evals import eval_is_current, eval_metrics, eval_path, read_evals, write_eval  # noqa: F401
 from .manifest import read_config, read_manifest, write_config, write_manifest  # noqa: F401
 from .metrics import MetricsWriter, read_metrics  # noqa: F401
 from .results import (EXIT_BAD_INPUT, EXIT_BUSY, EXIT_FAILED, EXIT_OK, STATUSES,  # noqa: F401

@@ -5,7 +5,7 @@ from pathlib import Path
 
 __all__ = ["CONFIG", "RESULT", "METRICS", "MODEL", "MANIFEST", "ERROR_LOG", "STDERR_LOG",
            "SUMMARY", "LOCK", "grid_dir", "runs_dir", "run_dir", "cache_dir",
-           "results_of", "checkpoint_path", "find_grids", "all_runs", "grid_of"]
+           "results_of", "checkpoint_path", "find_grids", "all_runs", "grid_of", "grid_dir_of"]
 
 CONFIG = "config.json"
 RESULT = "result.json"
@@ -55,6 +55,11 @@ def find_grids(results: Path) -> list[Path]:
 def all_runs(results: Path) -> list[Path]:
     """Every run directory under a results folder: grids' and `ablate train`'s."""
     return sorted(Path(results).glob(f"*/{_RUNS}/*"))
+
+
+def grid_dir_of(run_path: Path) -> Path:
+    """The grid folder (with its manifest) a run directory belongs to."""
+    return Path(run_path).parents[1]
 
 
 def grid_of(run_path: Path) -> str:

@@ -4,3 +4,4 @@ Importing this package registers every shipped task in TASKS."""
 from .base import (IGNORE, TASKS, Task, TaskParams, build_task, choice, make_params,  # noqa: F401
                    sequence_metrics)
 from . import synthetic, text  # noqa: F401,E402  (registration)
+from . import disambiguate  # noqa: F401,E402  (registration; the masking grid's encoder task)

@@ -175,3 +175,24 @@ class MLMTask(TextTask):
         inp = torch.where(chosen & (how < 0.8), self.mask_id, windows)
         inp = torch.where(chosen & (how >= 0.8) & (how < 0.9), noise, inp)
         return {"input": inp, "target": torch.where(chosen, windows, IGNORE)}
+
+
+def prompt_ids(cfg: dict, prompt: str, cache_dir=None) -> list[int]:
+    """Tokenize a prompt with the task's own vocabulary (text tasks only)."""
+    from . import build_task
+    task = build_task(cfg["task"], 0, cfg["model"]["arch"], cache_dir)
+    corpus = getattr(task, "corpus", None)
+    where = "generate.prompt"
+    if corpus is None:
+        raise ConfigError(where, f"task {cfg['task']['name']!r} has no text vocabulary to "
+                          "sample in; generate needs a text task (lm)")
+    if cfg["model"]["arch"] == "encoder_decoder":
+        raise ConfigError(where, "generate samples from one stream; valid archs: decoder, "
+                          "encoder, rnn, lstm, gru")
+    if isinstance(corpus.decoder, str):                        # char vocabulary
+        bad = sorted({c for c in prompt if c not in corpus.decoder})
+        if bad:
+            raise ConfigError(where, f"characters {''.join(bad)!r} are not in the corpus "
+                              "vocabulary")
+        return [corpus.decoder.index(c) for c in prompt]
+    return corpus.decoder.encode(prompt).ids

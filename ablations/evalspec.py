@@ -1,0 +1,196 @@
+"""The `evaluate:` key of a grid: evaluations of trained runs under other settings,
+without retraining (computed by `ablations/training/posthoc.py`, `ablate _evaluate`):
+
+    evaluate:
+      causal: {model.causal: true}                  # the same weights, with the mask
+      long: {task.seq_len: 256, train.eval_batches: 4}
+      sample:
+        where: {task.name: lm}                      # optional: which runs (a selector)
+        generate: {prompt: "The ", max_new_tokens: 120, temperature: 0.8}
+
+Each NAME maps `section.field: value` overrides of the run's model (any field that keeps
+every parameter shape), task (any field but its name) and train (eval_batches,
+batch_size: what the val sets hold) config; `generate:` adds text samples (text tasks);
+`where:` selects runs by axis/bundle keys or any `section.field` of their config. The
+report reads the results as metric columns `<metric>@<NAME>` (e.g. val_loss@causal).
+
+Torch-free at import: grid validation imports it before anything runs.
+"""
+from __future__ import annotations
+
+import re
+
+from pathlib import Path
+
+from transformer.validation import ConfigError, same_value
+
+from . import store
+
+KEY = "evaluate"
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")         # a letter first: never an '@L' length
+SECTIONS = ("model", "task", "train")
+TRAIN_FIELDS = ("eval_batches", "batch_size")        # what the val sets hold; the rest is moot
+RESERVED = ("generate", "where")
+GENERATE = {"prompt": str, "max_new_tokens": int, "temperature": float, "top_k": int,
+            "top_p": float, "samples": int}
+GENERATE_DEFAULTS = {"max_new_tokens": 100, "temperature": 0.8, "top_k": None, "top_p": None,
+                     "samples": 1}
+
+
+# ----------------------------------------------------------------------- the spec
+def check_evaluate(value) -> dict[str, dict]:
+    """Validate the structure of a grid's `evaluate:` value; return it normalized
+    ({} when absent). Raises ConfigError('evaluate.<NAME>[.key]', '...; valid: ...')."""
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(KEY, f"expected a mapping of NAME: {{section.field: value}}, got "
+                          f"{type(value).__name__} {value!r}")
+    out = {}
+    for name, spec in value.items():
+        where = f"{KEY}.{name}"
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise ConfigError(KEY, f"bad evaluation name {name!r}; valid: a letter, then "
+                              "letters, digits, _ or -")
+        if not isinstance(spec, dict) or not spec:
+            raise ConfigError(where, f"expected a non-empty mapping of section.field: value "
+                              f"(and optionally generate:, where:), got {spec!r}")
+        for key, v in spec.items():
+            if key == "generate":
+                check_generate(v, f"{where}.generate")
+            elif key == "where":
+                if not isinstance(v, dict) or not v:
+                    raise ConfigError(f"{where}.where", f"expected a mapping of key: value, "
+                                      f"got {v!r}")
+            else:
+                check_override(str(key), where)
+        out[name] = spec
+    return out
+
+
+def check_override(key: str, where: str) -> None:
+    section, dot, field = key.partition(".")
+    if section not in SECTIONS or not dot or not field:
+        raise ConfigError(where, f"unknown key {key!r}; valid: model.FIELD, task.FIELD, "
+                          f"{', '.join('train.' + f for f in TRAIN_FIELDS)}, "
+                          f"{', '.join(RESERVED)}")
+    if section == "train" and field not in TRAIN_FIELDS:
+        raise ConfigError(f"{where}.{key}", "only what the val sets hold can change at "
+                          f"evaluation; valid: {', '.join('train.' + f for f in TRAIN_FIELDS)}")
+    if section == "task" and field == "name":
+        raise ConfigError(f"{where}.{key}", "an evaluation keeps the run's task (change its "
+                          "fields instead); valid: task.FIELD other than name")
+
+
+def check_generate(value, where: str) -> dict:
+    if not isinstance(value, dict) or not isinstance(value.get("prompt"), str) \
+            or not value["prompt"]:
+        raise ConfigError(where, f"expected a mapping with a non-empty prompt: TEXT, got "
+                          f"{value!r}")
+    for key, v in value.items():
+        if key not in GENERATE:
+            raise ConfigError(f"{where}.{key}", f"unknown key; valid: {', '.join(GENERATE)}")
+        typ = GENERATE[key]
+        ok = isinstance(v, typ) or (typ is float and isinstance(v, int))
+        if isinstance(v, bool) or not ok:
+            raise ConfigError(f"{where}.{key}", f"expected {typ.__name__}, got {v!r}")
+    g = generation(value)
+    for key, lo in (("max_new_tokens", 1), ("samples", 1), ("top_k", 1)):
+        if g[key] is not None and g[key] < lo:
+            raise ConfigError(f"{where}.{key}", f"must be >= {lo}, got {g[key]}")
+    if g["temperature"] < 0:
+        raise ConfigError(f"{where}.temperature", f"must be >= 0 (0: greedy), got "
+                          f"{g['temperature']}")
+    if g["top_p"] is not None and not 0 < g["top_p"] <= 1:
+        raise ConfigError(f"{where}.top_p", f"must be in (0, 1], got {g['top_p']}")
+    return g
+
+
+def generation(value: dict) -> dict:
+    return {**GENERATE_DEFAULTS, **value}
+
+
+def overrides(spec: dict) -> dict[str, dict]:
+    """{'model.causal': True, ...} -> {'model': {'causal': True}, 'task': {}, 'train': {}}"""
+    out: dict[str, dict] = {s: {} for s in SECTIONS}
+    for key, value in spec.items():
+        if key not in RESERVED:
+            section, _, field = key.partition(".")
+            out[section][field] = value
+    return out
+
+
+def applies(spec: dict, entry: dict, config: dict) -> bool:
+    """Does the evaluation's `where:` select this run? entry: its manifest entry (axes,
+    bundle, ...); other dotted keys are read from the run's resolved config."""
+    for key, want in (spec.get("where") or {}).items():
+        have = lookup(key, entry, config)
+        wants = want if isinstance(want, list) else [want]
+        if have is _MISSING or not any(same_value(have, w) for w in wants):
+            return False
+    return True
+
+
+_MISSING = object()
+
+
+def lookup(key: str, entry: dict, config: dict):
+    axes = entry.get("axes") or {}
+    if key in axes:
+        return axes[key]
+    if key in entry and key not in ("axes", "run_id", "label"):
+        return entry[key]                         # bundle, seed, experiment, ...
+    section, dot, field = key.partition(".")
+    if dot and field in (config.get(section) or {}):
+        return config[section][field]
+    return _MISSING
+
+
+def eval_config(resolved: dict, spec: dict, cache_dir=None) -> dict:
+    """The run's resolved config with the evaluation's overrides, validated like any
+    run config (ConfigError names the field)."""
+    from .config import resolve
+    return resolve([resolved, overrides(spec)], cache_dir)
+
+
+def check_shapes(trained: dict, evaluated: dict) -> None:
+    """The evaluated model must take the trained state_dict as it is."""
+    a, b = param_shapes(trained), param_shapes(evaluated)
+    if a == b:
+        return
+    changed = [k for k in dict.fromkeys(list(a) + list(b)) if a.get(k) != b.get(k)]
+    fields = [k for k in evaluated if trained.get(k) != evaluated.get(k)]
+    raise ConfigError(", ".join(f"model.{f}" for f in fields) or "model",
+                      f"changes parameter shapes ({len(changed)} tensors, e.g. {changed[0]}: "
+                      f"{a.get(changed[0])} -> {b.get(changed[0])}); the trained weights do "
+                      "not fit: override only fields that keep shapes (causal, pos without a "
+                      "table, max_len of a table-free encoding, dropout, ...)")
+
+
+def param_shapes(model_cfg: dict) -> dict[str, tuple]:
+    import torch
+
+    from transformer import ModelConfig, build_model
+    cfg = ModelConfig(**model_cfg)
+    try:
+        with torch.device("meta"):
+            net = build_model(cfg)
+    except (RuntimeError, NotImplementedError):
+        net = build_model(cfg)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def missing(evaluate: dict, entry: dict, run_dir: Path, force: bool = False) -> list[str]:
+    """Evaluations this finished-ok run lacks (or whose spec changed; all with force)."""
+    run_dir = Path(run_dir)
+    if not evaluate or not (run_dir / store.MODEL).is_file():
+        return []
+    try:
+        result = store.read_result(run_dir)
+    except (FileNotFoundError, store.Unreadable):
+        return []
+    if result.get("status") != "ok":
+        return []
+    config = result.get("config") or store.read_config(run_dir)
+    return [n for n, s in evaluate.items()
+            if applies(s, entry, config) and (force or not store.eval_is_current(run_dir, n, s))]

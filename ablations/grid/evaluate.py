@@ -1,0 +1,72 @@
+"""The runner's side of post-hoc evaluations (`evaluate:`, see ablations/evalspec.py):
+check them before anything runs, and compute the ones finished runs lack after the pool
+(`ablate _evaluate RUN_DIR ...`, one child per slot), never retraining."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from transformer.validation import ConfigError
+
+from .. import store
+from ..evalspec import KEY, applies, check_evaluate, check_shapes, eval_config, missing
+
+
+def check_runs(evaluate: dict | None, runs, cache_dir=None) -> None:
+    """Before anything runs: every evaluation selects some run, resolves on each run it
+    selects, keeps every parameter shape, and can generate where it asks to."""
+    evaluate = check_evaluate(evaluate)
+    checked: dict[str, None] = {}
+    for name, spec in evaluate.items():
+        selected = [r for r in runs if applies(spec, r.manifest_entry(), r.config)]
+        if runs and not selected:
+            raise ConfigError(f"{KEY}.{name}.where", f"{spec['where']} selects no run of the grid")
+        for run in selected:
+            key = json.dumps([name, run.config["model"], run.config["task"]], sort_keys=True,
+                             default=str)
+            if key in checked:
+                continue
+            checked[key] = None
+            try:
+                cfg = eval_config(run.config, spec, cache_dir)
+                check_shapes(run.config["model"], cfg["model"])
+                from ..tasks import build_task             # e.g. crops longer than the text
+                build_task(cfg["task"], 0, cfg["model"]["arch"], cache_dir)
+                if "generate" in spec:
+                    from ..tasks.text import prompt_ids
+                    prompt_ids(cfg, spec["generate"]["prompt"], cache_dir)
+            except ConfigError as e:
+                raise ConfigError(f"{KEY}.{name}", f"run {run.run_id} ({run.label}): {e}") \
+                    from None
+
+
+def run_missing(evaluate: dict | None, runs, results: Path, grid: str, envs: list[dict],
+                plugins: list[str]) -> int:
+    """Compute every evaluation that finished ok runs lack: `ablate _evaluate RUN_DIR...`
+    in one child per slot (the runs' own `train.threads` apply). Returns the number of
+    evaluations still missing afterwards (failed: each printed one line)."""
+    from .pool import child_env
+    evaluate = check_evaluate(evaluate)
+    todo = [store.run_dir(results, grid, r.run_id) for r in runs
+            if missing(evaluate, r.manifest_entry(), store.run_dir(results, grid, r.run_id))]
+    if not todo:
+        return 0
+    n = sum(len(missing(evaluate, e, d)) for e, d in
+            ((r.manifest_entry(), store.run_dir(results, grid, r.run_id)) for r in runs))
+    print(f"{grid}: {n} post-hoc evaluation(s) of {len(todo)} run(s)", file=sys.stderr,
+          flush=True)
+    envs = envs or [{}]
+    chunks = [todo[i::len(envs)] for i in range(min(len(envs), len(todo)))]
+    cmd = [sys.executable, "-m", "ablations", "_evaluate"]
+    procs = [subprocess.Popen(cmd + [str(d) for d in chunk], env=child_env(env, plugins))
+             for chunk, env in zip(chunks, envs)]
+    for p in procs:
+        p.wait()
+    left = sum(len(missing(evaluate, r.manifest_entry(), store.run_dir(results, grid, r.run_id)))
+               for r in runs)
+    if left:
+        print(f"{grid}: {left} post-hoc evaluation(s) failed (see above); the next "
+              "`ablate run` tries them again", file=sys.stderr)
+    return left
