@@ -106,7 +106,7 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
             head = [{"task": exp.task}, exp.base]
             body = [nest(cell.values), nest(exp.bundles.get(cell.bundle) or {})]
             try:
-                match = overrides.get("match") or exp.match
+                match = {**(exp.match or {}), **(overrides.get("match") or {})}
                 if match:
                     key = json.dumps([exp.name, cell.values, cell.bundle], default=str)
                     if key not in widths:

@@ -58,8 +58,8 @@ def check_spec(grid: GridSpec) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError("scales", f"bad scale name {name!r}")
         for key, values in expect(overrides or {}, dict, where, "a mapping").items():
-            if key == "match":
-                _check_match(f"{where}.match", values)
+            if key == "match":                   # may change only the target
+                _check_match(f"{where}.match", values, partial=True)
             else:
                 _key(where, f"{key}.x")
                 expect(values or {}, dict, f"{where}.{key}", "a mapping of fields")
@@ -108,7 +108,7 @@ def _check_part(prefix: str, part: dict) -> None:
         _check_match(f"{prefix}match", part["match"])
 
 
-def _check_match(where: str, match) -> None:
+def _check_match(where: str, match, partial: bool = False) -> None:
     expect(match, dict, where, "a mapping like {params: 100000, by: model.d_model}")
     for key in match:
         if key not in ("params", "by", "tolerance"):
@@ -116,7 +116,8 @@ def _check_match(where: str, match) -> None:
     params = match.get("params")
     if isinstance(params, bool) or not isinstance(params, int) or params < 1:
         raise ConfigError(f"{where}.params", f"expected a positive integer, got {params!r}")
-    if match.get("by") not in ("model.d_model", "model.d_ff"):
+    if match.get("by") not in ("model.d_model", "model.d_ff") and not (partial
+                                                                      and "by" not in match):
         raise ConfigError(f"{where}.by", f"expected model.d_model or model.d_ff, got "
                           f"{match.get('by')!r}")
     tol = match.get("tolerance", 0.05)
