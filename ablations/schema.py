@@ -22,6 +22,7 @@ class Kind:
     selectors: tuple[str, ...] = ()         # keys whose value selects cells
     numbers: tuple[str, ...] = ()           # keys whose value must be a number
     flags: tuple[str, ...] = ()             # keys whose value must be true or false
+    needs_metric: bool = True               # plots: drawn from a metric (else a model)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -67,8 +68,8 @@ def check_kind(check: dict) -> str:
 
 
 # -- plots: every plot has a kind and a metric -----------------------------------------
-PLOT_COMMON = Kind("common", "keys every plot takes", required=("kind", "metric"),
-                   optional=("where", "title", "logx", "logy"), selectors=("where",),
+PLOT_COMMON = Kind("common", "keys every plot takes", required=("kind",),
+                   optional=("metric", "where", "title", "logx", "logy"), selectors=("where",),
                    flags=("logx", "logy"))
 PLOT_KINDS = {
     "bar": Kind("bar", "metric per value of x (default: the variant); bars = mean over "
@@ -81,6 +82,10 @@ PLOT_KINDS = {
                     required=("x", "y")),
     "extrapolation": Kind("extrapolation", "metric@L against evaluation length L, one "
                           "line per hue", optional=("hue",)),
+    "cross_attention": Kind("cross_attention", "where a trained encoder-decoder's decoder "
+                            "reads the source: cross-attention per decoder layer on one "
+                            "validation example (the first seed's run that `where` selects)",
+                            needs_metric=False),
 }
 AXIS_KEYS = ("x", "y", "hue")                 # plot keys that name a grid key or 'label'
 
@@ -116,6 +121,9 @@ def check_entry(where: str, item: dict, what: str) -> Kind:
     except ConfigError as e:
         sub = "" if e.field == "check" else f".{e.field}"
         raise ConfigError(f"{where}{sub}", str(e).split(": ", 1)[1]) from None
+    if what == "plot" and kind.needs_metric and (not isinstance(item.get("metric"), str)
+                                                 or not item["metric"]):
+        raise ConfigError(f"{where}.metric", "required (a string)")
     for key in kind.required:
         if key not in item:
             raise ConfigError(f"{where}.{key}", f"required for a {kind.name} {what}")

@@ -28,7 +28,7 @@ def test_draws_png_and_csv(tmp_path):
     assert len(aligned) == 2 and all(0 <= a <= 1 for a in aligned)
     assert len(table) == 2 * 6 * 6                      # layers x decoder x source
     rows = table.groupby(["layer", "decoder_pos"])["weight"].sum()
-    assert rows.sub(1).abs().max() < 1e-5               # each query row is a distribution
+    assert rows.sub(1).abs().max() < 1e-4      # each query row is a distribution (5 decimals)
     # chunks of 2 reversed: target position 0 reads source position 4
     first = table[(table.layer == 0) & (table.decoder_pos == 0) & table.aligned]
     assert first.source_pos.tolist() == [4]

@@ -27,7 +27,7 @@ __all__ = ["GridSpec", "GridError", "Experiment", "load", "read_yaml", "SHIPPED"
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
-            "plots", "evaluate", "plugins")
+            "plots", "evaluate", "notes", "plugins")
 # what an experiment may set for itself; everything else is the grid's
 EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match")
 REQUIRED = ("name", "claim", "task")
@@ -93,6 +93,11 @@ class GridSpec:
     @property
     def plots(self) -> list[dict]:
         return self.spec.get("plots") or []
+
+    @property
+    def notes(self) -> str:
+        """What the grid's runs found and why (markdown), for its README."""
+        return str(self.spec.get("notes") or "").strip()
 
     @property
     def evaluate(self) -> dict:

@@ -21,7 +21,7 @@ def check_spec(grid: GridSpec) -> None:
     if not isinstance(s["name"], str) or not _NAME.fullmatch(s["name"]):
         raise ConfigError("name", f"must be a folder-safe name (letters, digits, _ . -), "
                           f"got {s['name']!r}")
-    for key in ("claim", "published"):
+    for key in ("claim", "published", "notes"):
         expect(s.get(key, ""), str, key, "a string")
     parts = {None: s}
     if s.get("experiments") is not None:

@@ -19,7 +19,7 @@ from . import analysis, plots, results as stored, verdicts
 from .index import report_index
 from .readme import grid_readme
 
-PLOT_FILE = re.compile(r"^\d\d_(%s)_.*\.(png|csv)$" % "|".join(schema.PLOT_KINDS))
+PLOT_FILE = re.compile(r"^\d\d_(%s)(_.*)?\.(png|csv)$" % "|".join(schema.PLOT_KINDS))
 
 
 def add_arguments(parser) -> None:

@@ -54,11 +54,38 @@ def cross_maps(model, src: torch.Tensor, tgt_in: torch.Tensor) -> list[torch.Ten
     return [w for w, m in zip(maps, layers) if m.cross]
 
 
+def load_run(run_dir: Path):
+    """(model, task) of a finished run from its model.pt and config; FileNotFoundError
+    when the run kept no weights."""
+    from transformer import ModelConfig, build_model
+
+    from .. import store
+    from ..tasks import build_task
+    saved = torch.load(Path(run_dir) / store.MODEL, map_location="cpu", weights_only=True)
+    cfg = saved["config"]
+    model = build_model(ModelConfig(**cfg["model"]))
+    model.load_state_dict(saved["state_dict"])
+    task = build_task(cfg["task"], cfg["train"]["seed"], cfg["model"]["arch"],
+                      store.cache_dir(store.results_of(run_dir)))
+    return model.eval(), task
+
+
 def cross_attention_figure(model, task, out_png, example: int = 0) -> list[float]:
-    """Draw the cross-attention heatmap of one validation example; returns, per decoder
-    layer, the mean head-averaged weight on the aligned source word (NaN when the task
-    defines no alignment). Writes out_png and out_png with .csv."""
+    """Draw the cross-attention heatmap of one validation example into out_png, with
+    the plotted numbers in out_png's .csv; returns, per decoder layer, the mean
+    head-averaged weight on the aligned source word (NaN when the task defines none)."""
     out_png = Path(out_png)
+    table, fig = cross_attention_plot(model, task, example)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_png.with_suffix(".csv"), index=False)
+    fig.savefig(out_png, dpi=130)
+    plt.close(fig)
+    aligned = table[table["aligned"]].groupby("layer")["weight"].mean()
+    return [float(aligned.get(layer, float("nan"))) for layer in sorted(table["layer"].unique())]
+
+
+def cross_attention_plot(model, task, example: int = 0):
+    """(table, figure) of the cross-attention heatmap of one validation example."""
     batch = task.make_batch(task.generator("val", 0), example + 1, "val")
     if "src" not in batch:
         raise ValueError(f"task {task.params.name!r} gives no source for arch {task.arch!r}; "
@@ -67,7 +94,9 @@ def cross_attention_figure(model, task, out_png, example: int = 0) -> list[float
     src = batch["src"][example:example + 1].to(device)
     tgt_in = batch["input"][example:example + 1].to(device)
     target = batch["target"][example].tolist()
-    maps = [w[0].float().mean(0).cpu().numpy() for w in cross_maps(model, src, tgt_in)]
+    # rounded: CPUs differ in the last bits, a regenerated figure must not
+    maps = [np.round(w[0].float().mean(0).cpu().numpy().astype(np.float64), 5)
+            for w in cross_maps(model, src, tgt_in)]
     S, T = src.shape[1], tgt_in.shape[1]
     align = alignment(task, S)
     if align is not None and len(align) != T:
@@ -116,8 +145,4 @@ def cross_attention_figure(model, task, out_png, example: int = 0) -> list[float
                  + (f" (reorder: {what})" if what else "") + ", one validation example"
                  + (f"\nsource words 0..{n_src - 1}, target words {n_src}..{2 * n_src - 1}"
                     if n_src else ""), fontsize=10)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out_png.with_suffix(".csv"), index=False)
-    fig.savefig(out_png, dpi=130)
-    plt.close(fig)
-    return aligned
+    return pd.DataFrame(rows), fig

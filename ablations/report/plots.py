@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .. import schema  # noqa: E402
+from .. import schema, store  # noqa: E402
 from .analysis import describe, match_value, per_seed, present, select, usable  # noqa: E402
 from .results import GridResults, get_path, load_curves  # noqa: E402
 from .labels import key_label, metric_label  # noqa: E402
@@ -59,7 +59,7 @@ def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Pa
     kind = plot.get("kind")
     if kind not in DRAW:
         raise SkipPlot(f"unknown plot kind {kind!r}; valid: {', '.join(DRAW)}")
-    if not plot.get("metric"):
+    if not plot.get("metric") and schema.PLOT_KINDS[kind].needs_metric:
         raise SkipPlot(f"{kind} plot needs a metric")
     runs = usable(grid.runs)
     try:
@@ -331,8 +331,22 @@ def _extrapolation(grid, runs, plot):
     return table, fig
 
 
+def _cross_attention(grid, runs, plot):
+    from .cross_attention import cross_attention_plot, load_run
+    for run_id in runs.sort_values("seed", kind="stable")["run_id"]:
+        try:
+            model, task = load_run(store.runs_dir(grid.path) / run_id)
+        except FileNotFoundError:                  # no model.pt kept for this run
+            continue
+        try:
+            return cross_attention_plot(model, task)
+        except ValueError as e:                    # no cross-attention, no source
+            raise SkipPlot(str(e)) from None
+    raise SkipPlot("no selected run kept its weights (model.pt)")
+
+
 DRAW = {"bar": _bar, "curve": _curve, "line": _line, "heatmap": _heatmap,
-        "extrapolation": _extrapolation}
+        "extrapolation": _extrapolation, "cross_attention": _cross_attention}
 assert set(DRAW) == set(schema.PLOT_KINDS), "a plot kind without its drawing function"
 
 

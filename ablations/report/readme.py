@@ -81,6 +81,8 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
              "Student's t; comparisons are paired by seed when both sides share their seeds "
              "(Welch otherwise).\n", "## Verdicts\n"]
     out += [f"- {verdicts.in_words(v)}" for v in verdict_list] or ["*No checks defined.*"]
+    if str(grid.spec.get("notes") or "").strip():
+        out += ["", "## What this grid found, and why\n", str(grid.spec["notes"]).strip()]
     out += ["", "## Results\n", results_table(grid, agg), ""]
     if not comp.empty:
         out += [f"### Against the baseline ({verdicts.describe_selector(grid.spec['baseline'])})"
