@@ -14,9 +14,10 @@ from .. import store
 from ..evalspec import KEY, applies, check_evaluate, check_shapes, eval_config, missing
 
 
-def check_runs(evaluate: dict | None, runs, cache_dir=None) -> None:
+def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -> None:
     """Before anything runs: every evaluation selects some run, resolves on each run it
-    selects, keeps every parameter shape, and can generate where it asks to."""
+    selects, keeps every parameter shape, and (with `data`: not in a dry run, which must
+    not need the corpus) builds its task and can generate where it asks to."""
     evaluate = check_evaluate(evaluate)
     checked: dict[str, None] = {}
     for name, spec in evaluate.items():
@@ -32,6 +33,8 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None) -> None:
             try:
                 cfg = eval_config(run.config, spec, cache_dir)
                 check_shapes(run.config["model"], cfg["model"])
+                if not data:
+                    continue
                 from ..tasks import build_task             # e.g. crops longer than the text
                 build_task(cfg["task"], 0, cfg["model"]["arch"], cache_dir)
                 if "generate" in spec:

@@ -97,22 +97,25 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
         raise GridError(grid.path, f"--scale: unknown scale {scale!r}; valid: "
                         f"{', '.join(grid.scales) or 'none (the grid defines no scales)'}")
     seeds = list(grid.seeds if seeds is None else seeds)
-    tail = [{k: v for k, v in overrides.items() if k != "match"}, extra or {},
-            nest(sets or {})]
+    common = {k: v for k, v in overrides.items() if k not in ("match", "experiments")}
+    tail = [common, extra or {}, nest(sets or {})]
     widths: dict[str, dict] = {}                  # solved once per cell, for every seed
     runs: dict[str, Run] = {}
     for seed in seeds:                    # seed-major: an early stop leaves whole seeds
         for exp, cell in cells(grid):
             head = [{"task": exp.task}, exp.base]
             body = [nest(cell.values), nest(exp.bundles.get(cell.bundle) or {})]
+            own = (overrides.get("experiments") or {}).get(exp.name) or {}
+            rest = [own_layer(own)] + tail if own else tail
             try:
-                match = {**(exp.match or {}), **(overrides.get("match") or {})}
+                match = {**(exp.match or {}), **(overrides.get("match") or {}),
+                         **(own.get("match") or {})}
                 if match:
                     key = json.dumps([exp.name, cell.values, cell.bundle], default=str)
                     if key not in widths:
-                        widths[key] = solve(match, head, body + tail, cache_dir)
+                        widths[key] = solve(match, head, body + rest, cache_dir)
                     head = head + [widths[key]]
-                resolved = resolve(head + body + tail + [{"train": {"seed": seed}}],
+                resolved = resolve(head + body + rest + [{"train": {"seed": seed}}],
                                    cache_dir)
             except ConfigError as e:
                 raise GridError(grid.path, f"{cell.describe()}: {e}") from None
@@ -124,6 +127,10 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
                                 label(axes, cell.bundle, cell.experiment), resolved,
                                 cell.experiment)
     return list(runs.values())
+
+
+def own_layer(overrides: dict) -> dict:
+    return {k: v for k, v in overrides.items() if k != "match"}
 
 
 def solve(match: dict, head: list, rest: list, cache_dir) -> dict:

@@ -86,7 +86,8 @@ def main(args) -> int:
         grid = load(path, args.plugin)
         runs = expand(grid, scale=args.scale, sets=sets, seeds=seeds,
                       extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
-        posthoc.check_runs(grid.evaluate, runs, store.cache_dir(results))
+        posthoc.check_runs(grid.evaluate, runs, store.cache_dir(results),
+                           data=not args.dry_run)
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
         else:

@@ -57,18 +57,28 @@ def check_spec(grid: GridSpec) -> None:
         where = "smoke" if name == "smoke" and s.get("smoke") is not None else f"scales.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError("scales", f"bad scale name {name!r}")
-        for key, values in expect(overrides or {}, dict, where, "a mapping").items():
-            if key == "match":                   # may change only the target
-                _check_match(f"{where}.match", values, partial=True)
-            else:
-                _key(where, f"{key}.x")
-                expect(values or {}, dict, f"{where}.{key}", "a mapping of fields")
+        _check_scale(where, overrides, list(parts)[1:])
     seeds = expect(s["seeds"], list, "seeds", "a list of integers")
     if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                             for x in seeds) or len(set(seeds)) < len(seeds):
         raise ConfigError("seeds", f"expected distinct non-negative integers, got {seeds!r}")
     _check_selectors(grid)
     check_evaluate(s.get("evaluate"))
+
+
+def _check_scale(where: str, overrides, experiments: list, nested: bool = False) -> None:
+    """{section: {field: value}}, optionally `match` (only the target may change) and,
+    at the top, `experiments: {NAME: overrides}` for what only one experiment has."""
+    for key, values in expect(overrides or {}, dict, where, "a mapping").items():
+        if key == "match":
+            _check_match(f"{where}.match", values, partial=True)
+        elif key == "experiments" and not nested:
+            for name, sub in expect(values, dict, f"{where}.experiments", "a mapping").items():
+                check_known(f"{where}.experiments", name, experiments, "experiment")
+                _check_scale(f"{where}.experiments.{name}", sub, experiments, nested=True)
+        else:
+            _key(where, f"{key}.x")
+            expect(values or {}, dict, f"{where}.{key}", "a mapping of fields")
 
 
 def _check_part(prefix: str, part: dict) -> None:
