@@ -77,7 +77,9 @@ class LayerTime(Measurement):
         dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(train.precision)
         cast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else \
             contextlib.nullcontext
-        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        sync = {"cuda": torch.cuda.synchronize,
+                "mps": getattr(torch, "mps", None) and torch.mps.synchronize}.get(
+                    device.type) or (lambda: None)
 
         def step():                       # forward + backward, as in training
             for q in params:
