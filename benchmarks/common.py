@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import platform
-import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
+
+# shared with measurement runs (ablations/measure/), which time layers the same way
+from ablations.measure.timing import alternate, median  # noqa: F401
 
 
 @dataclass
@@ -50,36 +52,6 @@ class Settings:
 
     def pick(self, full, quick):
         return quick if self.quick else full
-
-
-def alternate(contenders: dict[str, Callable[[], object]], rounds: int, repeat: int = 1,
-              warmup: int = 1, sync: Callable[[], None] = lambda: None) -> dict[str, list[float]]:
-    """Seconds per call of each contender: `warmup` untimed calls each, then `rounds`
-    rounds of `repeat` timed calls each, contenders alternating within every round.
-
-    Each round takes the contenders in a new (seeded) order: contenders share the
-    process's heap and caches, and whoever runs after whom changes what memory is warm.
-    """
-    for fn in contenders.values():
-        for _ in range(warmup):
-            fn()
-    sync()
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    order, rng = list(contenders), random.Random(0)
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            fn = contenders[name]
-            t = time.perf_counter()
-            for _ in range(repeat):
-                fn()
-            sync()
-            times[name].append((time.perf_counter() - t) / repeat)
-    return times
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
 
 
 def speedup(times: list[float], baseline_times: list[float]) -> float:

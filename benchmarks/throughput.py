@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ablations.measure.timing import matmul_peak
+
 from .common import Row, Settings, alternate, median, speedup, spread
 from .models import PEERS, GPTShape, PeerMissing, n_params, ours, train_step
 
@@ -25,14 +27,6 @@ def flops_per_token(model: torch.nn.Module, s: GPTShape) -> float:
     if tied:
         matmul += head.weight.numel()
     return 6 * matmul + 12 * s.n_layers * s.seq * s.d_model
-
-
-def matmul_peak(device: str = "cpu", dtype=torch.float32, n: int = 2048, rounds: int = 5) -> float:
-    """The best FLOP/s of an n x n x n matmul: what this machine's BLAS can reach."""
-    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    times = alternate({"mm": lambda: a @ b}, rounds=rounds, repeat=3, warmup=2, sync=sync)
-    return 2 * n ** 3 / min(times["mm"])
 
 
 def bench_train(st: Settings) -> list[Row]:

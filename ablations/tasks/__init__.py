@@ -5,3 +5,4 @@ from .base import (IGNORE, TASKS, Task, TaskParams, build_task, choice, make_par
                    sequence_metrics)
 from . import synthetic, text  # noqa: F401,E402  (registration)
 from . import disambiguate  # noqa: F401,E402  (registration; the masking grid's encoder task)
+from . import layer_time  # noqa: F401,E402  (registration; the parallelism grid's measurement)

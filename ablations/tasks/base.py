@@ -59,6 +59,7 @@ class Task:
     archs: tuple[str, ...] = ()          # archs this task suits
     model_defaults: dict[str, Any] = {}  # ModelConfig deltas under which it is learned
     train_defaults: dict[str, Any] = {}  # TrainConfig deltas (steps, lr, batch size, ...)
+    measures: bool = False               # True: measured, not trained (see measure.py)
 
     def __init__(self, params: TaskParams, seed: int, arch: str, cache_dir: Path | None = None):
         self.params = params

@@ -19,6 +19,8 @@ from transformer.config import ConfigError
 from .. import store
 from ..config import nest, parse_sets, resolve, run_id
 from ..plugins import import_plugins
+from ..tasks import TASKS
+from .measure import measure_in_dir
 
 from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 
@@ -87,7 +89,9 @@ def run_one(run_dir: Path) -> int:
 def train_in_dir(run_dir: Path, resolved: dict) -> int:
     started = time.time()
     try:
-        summary = _fit(run_dir, resolved)
+        # a measurement task (ablations/tasks/measure.py) measures instead of training
+        fit = measure_in_dir if TASKS.get(resolved["task"]["name"]).measures else _fit
+        summary = fit(run_dir, resolved)
     except ConfigError:
         raise
     except Exception as e:                   # a crashed run is recorded; the grid goes on
