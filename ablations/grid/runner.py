@@ -91,7 +91,10 @@ def main(args) -> int:
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
         else:
-            slots = make_slots(gpus, args.workers, runs)
+            workers = args.workers
+            if grid.workers:                     # e.g. a timing grid: runs must not share
+                workers = min(workers or grid.workers, grid.workers)
+            slots = make_slots(gpus, workers, runs)
     except GridError:
         raise
     except ConfigError as e:

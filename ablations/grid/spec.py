@@ -27,7 +27,7 @@ __all__ = ["GridSpec", "GridError", "Experiment", "load", "read_yaml", "SHIPPED"
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
-            "plots", "evaluate", "notes", "plugins")
+            "plots", "evaluate", "notes", "workers", "plugins")
 # what an experiment may set for itself; everything else is the grid's
 EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match")
 REQUIRED = ("name", "claim", "task")
@@ -93,6 +93,11 @@ class GridSpec:
     @property
     def plots(self) -> list[dict]:
         return self.spec.get("plots") or []
+
+    @property
+    def workers(self) -> int | None:
+        """The most runs at once this grid allows (timing grids: 1)."""
+        return self.spec.get("workers")
 
     @property
     def notes(self) -> str:

@@ -58,6 +58,10 @@ def check_spec(grid: GridSpec) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError("scales", f"bad scale name {name!r}")
         _check_scale(where, overrides, list(parts)[1:])
+    workers = s.get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError("workers", f"expected a positive integer, got {workers!r}")
     seeds = expect(s["seeds"], list, "seeds", "a list of integers")
     if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                             for x in seeds) or len(set(seeds)) < len(seeds):
