@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import store
-from . import plots, verdicts
+from . import plot_data, verdicts
 from .readme import FOOTER
 
 
@@ -32,8 +32,8 @@ def report_index(results: Path) -> str:
                      "claim": claim if len(claim) < 120 else claim[:117] + "..."})
         sec = [f"## {name}\n", f"{claim}\n"]
         head = (spec.get("plots") or [None])[0]
-        if head is not None and (path / f"{plots.stem(0, head)}.png").is_file():
-            sec.append(f"![{name} headline]({name}/{plots.stem(0, head)}.png)\n")
+        if head is not None and (path / f"{plot_data.stem(0, head)}.png").is_file():
+            sec.append(f"![{name} headline]({name}/{plot_data.stem(0, head)}.png)\n")
         sec += [f"- {verdicts.in_words(v)}" for v in vlist] or ["*No verdicts.*"]
         sec.append(f"\nFull table, plots and published numbers: [{name}/README.md]"
                    f"({name}/README.md)\n")

@@ -1,0 +1,92 @@
+"""What every plot kind draws from: the stats table per group, the order of values,
+error bars, file names and atomic saving."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import os  # noqa: E402
+import re  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from .analysis import describe, match_value, per_seed, present  # noqa: E402
+from .results import GridResults  # noqa: E402
+
+
+class SkipPlot(Exception):
+    """The plot cannot be drawn from the stored results (the reason says why)."""
+
+
+def stem(index: int, plot: dict) -> str:
+    metric = re.sub(r"[^A-Za-z0-9]+", "_", str(plot.get("metric", "")).replace("@", "_at_"))
+    by = "_".join(str(plot[k]).split(".")[-1] for k in ("x", "y", "hue") if plot.get(k))
+    return f"{index + 1:02d}_{plot.get('kind', 'plot')}_{metric.strip('_')}" + \
+        (f"_by_{by}" if by else "")
+
+
+def save(fig, path: Path, tight: bool = True) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight" if tight else None)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+
+
+def needs(plot: dict, *keys: str) -> None:
+    for k in keys:
+        if not plot.get(k):
+            raise SkipPlot(f"{plot['kind']} plot needs `{k}:`")
+
+
+def values(df: pd.DataFrame, key: str) -> pd.Series:
+    """The key's value per run; a run without it (arch ignores it) shows its label."""
+    return pd.Series([v if present(v) else lab for v, lab in zip(df[key], df["label"])],
+                     index=df.index, dtype=object)
+
+
+def order(grid: GridResults, key: str, values) -> list:
+    """Spec order for axis keys, manifest order for variants, else sorted/appearance."""
+    uniq = list(dict.fromkeys(values))
+    ordered = grid.variants if key == "label" else grid.axis_order(key) \
+        if key in grid.axes else []
+    if ordered:
+        rank = {str(o): i for i, o in enumerate(ordered)}
+        return sorted(uniq, key=lambda u: (rank.get(str(u), len(rank)), uniq.index(u)))
+    if all(isinstance(u, (int, float, np.number)) for u in uniq):
+        return sorted(uniq)
+    return uniq
+
+
+def stats_table(grid, runs, metric, keys: list[str]) -> pd.DataFrame:
+    if metric not in runs.columns:
+        raise SkipPlot(f"metric {metric!r} is not in the stored results")
+    if runs.empty:
+        raise SkipPlot("no runs with a value for " + ", ".join(keys))
+    vals = {k: values(runs, k) for k in keys}
+    combos = list(dict.fromkeys(zip(*[vals[k] for k in keys])))
+    rows = []
+    for combo in combos:
+        mask = pd.Series(True, index=runs.index)
+        for k, v in zip(keys, combo):
+            mask &= vals[k].map(lambda h, v=v: match_value(h, v))
+        s = describe(per_seed(runs[mask], metric))
+        rows.append({**dict(zip(keys, combo)), "n": s.n, "mean": s.mean, "std": s.std,
+                     "ci95_low": s.ci_low, "ci95_high": s.ci_high})
+    df = pd.DataFrame(rows)
+    if df["n"].sum() == 0:
+        raise SkipPlot(f"no finite values of {metric}")
+    return df
+
+
+def err(df: pd.DataFrame) -> np.ndarray:
+    lo = (df["mean"] - df["ci95_low"]).fillna(0).clip(lower=0)
+    hi = (df["ci95_high"] - df["mean"]).fillna(0).clip(lower=0)
+    return np.vstack([lo.to_numpy(), hi.to_numpy()])

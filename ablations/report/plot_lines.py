@@ -1,0 +1,138 @@
+"""Line plots: learning curves, a metric against an axis, and loss against evaluation
+length (extrapolation)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import math  # noqa: E402
+
+from .analysis import describe, match_value, per_seed, present  # noqa: E402
+from .labels import key_label, metric_label  # noqa: E402
+from .plot_data import SkipPlot, err, needs, order, stats_table, values  # noqa: E402
+from .results import get_path, load_curves  # noqa: E402
+
+
+def band_lines(ax, groups, xlab, ylab, plot, ref=None):
+    for j, (name, df) in enumerate(groups):
+        ax.plot(df["x"], df["mean"], marker="o" if len(df) < 30 else None, ms=4,
+                color=f"C{j}", label=name)
+        if "ci95_low" in df and df["n"].max() > 1:
+            ax.errorbar(df["x"], df["mean"], yerr=err(df), fmt="none", ecolor=f"C{j}",
+                        capsize=3)
+        elif "std" in df:
+            ax.fill_between(df["x"], df["mean"] - df["std"].fillna(0),
+                            df["mean"] + df["std"].fillna(0), color=f"C{j}",
+                            alpha=0.2 if len(groups) <= 3 else 0.1)
+    for j, (name, mean) in enumerate(ref or []):
+        ax.axhline(mean, ls="--", color=f"C{len(groups) + j}", label=f"{name} (ignores axis)")
+    ax.set_xlabel(xlab)
+    ax.set_ylabel(ylab)
+    ax.legend(fontsize=8)
+    scales(ax, [v for _, df in groups for v in df["x"]], plot)
+
+
+def scales(ax, xs, plot):
+    nums = [float(v) for v in xs if isinstance(v, (int, float, np.number))]
+    logx = plot.get("logx")
+    if logx is None:
+        logx = bool(nums) and min(nums) > 0 and max(nums) / min(nums) >= 8
+    if logx:
+        base = 2 if all(math.log2(v).is_integer() for v in nums) else 10
+        ax.set_xscale("log", base=base)
+        ax.set_xticks(sorted(set(nums)), [f"{v:g}" for v in sorted(set(nums))])
+    elif nums and len(set(nums)) <= 12:
+        ax.set_xticks(sorted(set(nums)), [f"{v:g}" for v in sorted(set(nums))])
+    if plot.get("logy"):
+        ax.set_yscale("log")
+
+
+def curve(grid, runs, plot):
+    metric, hue = plot["metric"], plot.get("hue") or "label"
+    curves = load_curves(grid, metric, runs)
+    curves = curves[np.isfinite(curves["value"].astype(float))]
+    if curves.empty:
+        raise SkipPlot(f"no {metric!r} rows in any metrics.csv")
+    names = values(runs, hue).set_axis(runs["run_id"])
+    curves["hue"] = curves["run_id"].map(names)
+    table = (curves.groupby(["hue", "step"], sort=False)["value"]
+             .agg(n="count", mean="mean", std="std").reset_index())
+    groups = [(str(h), table[table["hue"] == h].sort_values("step").rename(columns={"step": "x"}))
+              for h in order(grid, hue, table["hue"])]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if plot.get("logy") is None and "loss" in metric:
+        v = table["mean"][table["mean"] > 0]
+        plot = {**plot, "logy": len(v) > 0 and v.max() / v.min() > 10}
+    band_lines(ax, groups, "training step", metric_label(metric), plot)
+    ax.legend(title=key_label(hue), fontsize=8)
+    ax.set_title(f"{metric_label(metric)} during training\n(line: mean over seeds; "
+                 "band: ± 1 std)")
+    return table.rename(columns={"hue": hue}), fig
+
+
+def line(grid, runs, plot):
+    needs(plot, "x")
+    metric, x, hue = plot["metric"], plot["x"], plot.get("hue")
+    has_x = runs[x].map(present)
+    table = stats_table(grid, runs[has_x], metric, [x] + ([hue] if hue else []))
+    xs = order(grid, x, table[x])
+    numeric = all(isinstance(v, (int, float, np.number)) for v in xs)
+    at = {str(v): (float(v) if numeric else i) for i, v in enumerate(xs)}
+    groups = []
+    for h in (order(grid, hue, table[hue]) if hue else [None]):
+        sub = table if h is None else table[table[hue].map(lambda v, h=h: match_value(v, h))]
+        sub = sub.assign(x=sub[x].map(lambda v: at[str(v)])).sort_values("x")
+        groups.append((metric_label(metric) if h is None else str(h), sub))
+    ref, extra = [], []                  # runs whose architecture ignores x: references
+    for lab, sub in runs[~has_x].groupby("label", sort=False):
+        st = describe(per_seed(sub, metric))
+        ref.append((lab, st.mean))
+        extra.append({x: "(ignores axis)", **({hue: lab} if hue else {}), "n": st.n,
+                      "mean": st.mean, "std": st.std, "ci95_low": st.ci_low,
+                      "ci95_high": st.ci_high})
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    band_lines(ax, groups, key_label(x), metric_label(metric), plot, ref)
+    if not numeric:
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    if hue:
+        ax.legend(title=key_label(hue), fontsize=8)
+    ax.set_title(f"{metric_label(metric)} vs {key_label(x)}\n(mean over seeds; "
+                 "error bars: 95% CI)")
+    return pd.concat([table, pd.DataFrame(extra)], ignore_index=True) if extra else table, fig
+
+
+def extrapolation(grid, runs, plot):
+    metric, hue = plot["metric"], plot.get("hue") or "label"
+    cols = {int(c.split("@", 1)[1]): c for c in runs.columns
+            if c.startswith(metric + "@") and c.split("@", 1)[1].isdigit()}
+    train_len = get_path(grid.configs.get(runs["run_id"].iloc[0], {}), "task.seq_len") \
+        or get_path(grid.spec, "task.seq_len")
+    if train_len and int(train_len) not in cols and metric in runs.columns:
+        cols[int(train_len)] = metric
+    if len(cols) < 2:
+        raise SkipPlot(f"needs {metric}@L metrics at two or more lengths")
+    names = values(runs, hue)
+    rows = []
+    for h in order(grid, hue, names):
+        sub = runs[names.map(lambda v, h=h: match_value(v, h))]
+        for length in sorted(cols):
+            s = describe(per_seed(sub, cols[length]))
+            rows.append({hue: h, "length": length, "metric": cols[length], "n": s.n,
+                         "mean": s.mean, "std": s.std, "ci95_low": s.ci_low,
+                         "ci95_high": s.ci_high})
+    table = pd.DataFrame(rows)
+    groups = [(str(h), table[table[hue].map(lambda v, h=h: match_value(v, h))]
+               .assign(x=lambda d: d["length"]).dropna(subset=["mean"]))
+              for h in order(grid, hue, table[hue])]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    band_lines(ax, groups, "evaluation length (tokens)", metric_label(metric), plot)
+    if train_len:
+        ax.axvline(int(train_len), color="gray", ls=":", label="training length")
+    ax.legend(title=key_label(hue), fontsize=8)
+    ax.set_title(f"Length extrapolation: {metric_label(metric)}\n(mean over seeds; "
+                 "error bars: 95% CI; missing point = not evaluable)")
+    return table, fig
