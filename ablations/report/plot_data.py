@@ -25,8 +25,8 @@ class SkipPlot(Exception):
 def stem(index: int, plot: dict) -> str:
     metric = re.sub(r"[^A-Za-z0-9]+", "_", str(plot.get("metric", "")).replace("@", "_at_"))
     by = "_".join(str(plot[k]).split(".")[-1] for k in ("x", "y", "hue") if plot.get(k))
-    return f"{index + 1:02d}_{plot.get('kind', 'plot')}_{metric.strip('_')}" + \
-        (f"_by_{by}" if by else "")
+    parts = [f"{index + 1:02d}", str(plot.get("kind", "plot")), metric.strip("_")]
+    return "_".join(p for p in parts if p) + (f"_by_{by}" if by else "")
 
 
 def save(fig, path: Path, tight: bool = True) -> None:

@@ -49,13 +49,17 @@ def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Pa
             raise SkipPlot(f"unknown {k} key {plot[k]!r}")
     data, fig = DRAW[kind](grid, runs, plot)
     ax = fig.axes[0]
-    if plot.get("title"):                 # keep the generated line saying what bars mean
-        sub = ax.get_title().partition("\n")[2]
-        ax.set_title(str(plot["title"]) + (f"\n{sub}" if sub else ""))
-    ax.title.set_fontsize(11)
-    if kind != "heatmap":
-        for a in fig.axes:
-            a.grid(alpha=0.3)
+    if not schema.PLOT_KINDS[kind].needs_metric:   # a picture of a model: one title on top
+        if plot.get("title"):
+            fig.suptitle(f"{plot['title']}\n{fig.get_suptitle()}", fontsize=10)
+    else:
+        if plot.get("title"):             # keep the generated line saying what bars mean
+            sub = ax.get_title().partition("\n")[2]
+            ax.set_title(str(plot["title"]) + (f"\n{sub}" if sub else ""))
+        ax.title.set_fontsize(11)
+        if kind != "heatmap":
+            for a in fig.axes:
+                a.grid(alpha=0.3)
     png, csv = out / f"{stem(index, plot)}.png", out / f"{stem(index, plot)}.csv"
     atomic_write_text(csv, data.to_csv(index=False))
     save(fig, png)
