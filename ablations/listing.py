@@ -69,6 +69,12 @@ def _grid_line(path: Path, grids) -> str:
     claim = first_sentence(str(spec.get("claim") or ""), 300)
     task = spec.get("task", {})
     task = task.get("name") if isinstance(task, dict) else task
+    exps = spec.get("experiments") if isinstance(spec.get("experiments"), dict) else {}
+    if exps:
+        shape = f"experiments: {', '.join(map(str, exps))}"
+        tasks = [(part or {}).get("task") or task for part in exps.values()]
+        task = ", ".join(dict.fromkeys(str(t.get("name") if isinstance(t, dict) else t)
+                                       for t in tasks))
     return f"{claim}. [task {task}; {shape or 'one cell'}; {len(seeds)} seed(s)]"
 
 
