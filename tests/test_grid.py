@@ -195,6 +195,15 @@ plots: [{kind: line, metric: val_acc, x: task.k, hue: model.arch, where: {experi
 """
 
 
+def test_a_scale_can_override_one_experiment(tmp_path):
+    text = EXPERIMENTS + ("scales:\n  big:\n    train: {steps: 30}\n"
+                          "    experiments: {order: {train: {steps: 50}, task: {length: 10}}}\n")
+    runs = grids.expand(grids.load(write(tmp_path, text)), scale="big")
+    steps = {(r.experiment, r.config["train"]["steps"]) for r in runs}
+    assert steps == {("distance", 30), ("order", 50)}
+    assert {r.config["task"].get("length") for r in runs if r.experiment == "order"} == {10}
+
+
 def test_experiments_have_their_own_task_axes_and_labels(tmp_path):
     runs = grids.expand(grids.load(write(tmp_path, EXPERIMENTS)))
     entries = [r.manifest_entry() for r in runs]

@@ -106,7 +106,8 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
             head = [{"task": exp.task}, exp.base]
             body = [nest(cell.values), nest(exp.bundles.get(cell.bundle) or {})]
             own = (overrides.get("experiments") or {}).get(exp.name) or {}
-            rest = [own_layer(own)] + tail if own else tail
+            # the scale's own overrides for this experiment win over its common ones
+            rest = tail[:1] + [own_layer(own)] + tail[1:] if own else tail
             try:
                 match = {**(exp.match or {}), **(overrides.get("match") or {}),
                          **(own.get("match") or {})}
