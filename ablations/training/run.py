@@ -19,10 +19,9 @@ from transformer.config import ConfigError
 from .. import store
 from ..config import nest, parse_sets, resolve, run_id
 from ..plugins import import_plugins
+from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 from ..tasks import TASKS
 from .measure import measure_in_dir
-
-from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 
 
 def add_arguments(p):
