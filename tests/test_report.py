@@ -346,3 +346,31 @@ def test_a_result_that_is_not_an_object_is_damaged(tmp_path):
     grid = load_grid(gdir)
     assert len(grid.runs) == 11 and len(grid.problems) == 1
     assert "expected a JSON object" in grid.problems[0]
+
+
+def test_power_estimate_says_how_many_seeds_would_resolve_the_gap():
+    # effect = spread: the normal approximation says (1.96 + 0.84)^2 = 7.8 seeds; the t
+    # quantiles at small n ask for a few more
+    assert stats.seeds_needed(1.0, 1.0) == 10
+    assert stats.seeds_needed(1.0, 0.1) == 2
+    assert stats.seeds_needed(0.0, 1.0) is None
+    assert stats.seeds_needed(0.001, 1.0) is None            # past 1,000 seeds
+    a = pd.Series([0.50, 0.60, 0.40], index=[0, 1, 2])
+    b = pd.Series([0.45, 0.62, 0.30], index=[0, 1, 2])
+    d = stats.difference(a, b)
+    assert verdicts.judge(d, "higher") == "inconclusive"
+    assert d.spread == pytest.approx((a - b).std(), rel=1e-6)
+    note = verdicts.power_note(d)
+    assert "seeds per side (80% power); there are 3" in note
+
+
+def test_inconclusive_verdicts_carry_the_power_estimate(tmp_path):
+    spec = pe_spec(checks=[{"claim": "learned beats sinusoidal", "metric": "val_acc",
+                            "compare": {"model.pos": "learned"},
+                            "against": {"model.pos": "sinusoidal"}}])
+    acc = {"learned": [0.90, 0.95, 1.00], "sinusoidal": [0.92, 0.90, 0.97]}
+    noisy = lambda c, s: {**pe_metrics(c, s),
+                          "val_acc": acc.get(c["model.pos"], [0.5] * 3)[s]}
+    make_grid(tmp_path, spec, noisy, config=pe_config)
+    (v,) = verdicts.evaluate_grid(load_grid(tmp_path / "pe"))
+    assert v["verdict"] == "inconclusive" and "[power:" in v["evidence"], v

@@ -115,6 +115,31 @@ class Diff:
     def n(self) -> int:
         return min(self.a.n, self.b.n)
 
+    @property
+    def spread(self) -> float:
+        """The per-seed standard deviation of the difference (paired), or of the two
+        sides together (Welch): what more seeds average away."""
+        if not math.isfinite(self.ci_high) or not math.isfinite(self.df):
+            return math.nan
+        se = (self.ci_high - self.ci_low) / (2.0 * t_ppf(0.975, self.df))
+        return se * math.sqrt(self.n)
+
+
+def seeds_needed(effect: float, spread: float, power: float = 0.8,
+                 limit: int = 1000) -> int | None:
+    """Seeds per side for a two-sided 95% test to find an effect of this size at this
+    per-seed spread with the given power: the smallest n with
+    (t(0.975, n-1) + t(power, n-1)) * spread / sqrt(n) <= |effect|. None past `limit`
+    (or for no effect at all)."""
+    if not (math.isfinite(effect) and math.isfinite(spread)) or effect == 0:
+        return None
+    if spread == 0:
+        return 2
+    for n in range(2, limit + 1):
+        if (t_ppf(0.975, n - 1) + t_ppf(power, n - 1)) * spread / math.sqrt(n) <= abs(effect):
+            return n
+    return None
+
 
 def difference(a: pd.Series, b: pd.Series, level: float = 0.95) -> Diff:
     """Compare per-seed values `a` (index: seed) with `b`: paired when the seed sets

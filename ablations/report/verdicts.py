@@ -36,7 +36,7 @@ import pandas as pd
 from .. import schema
 from .analysis import describe, difference, per_seed, select, usable
 from .results import GridResults
-from .stats import Diff
+from .stats import Diff, seeds_needed
 
 VERDICTS = ("supported", "not_supported", "inconclusive")
 
@@ -64,6 +64,17 @@ def judge(d: Diff, better: str, min_effect: float = 0.0) -> str:
     if hi < 0 or hi < min_effect or (lo == hi and hi <= min_effect):
         return "not_supported"
     return "inconclusive"
+
+
+def power_note(d: Diff, min_effect: float = 0.0) -> str:
+    """For an inconclusive comparison: is it "no effect" or "too few seeds"?"""
+    margin = abs(abs(d.diff) - min_effect) if min_effect else abs(d.diff)
+    n = seeds_needed(margin, d.spread)
+    if n is None:
+        return (f" [power: an effect of {fmt(margin)} at a per-seed spread of "
+                f"{fmt(d.spread)} needs over 1,000 seeds: no effect worth the name]")
+    return (f" [power: resolving an effect of {fmt(margin)} at a per-seed spread of "
+            f"{fmt(d.spread)} needs about {n} seeds per side (80% power); there are {d.n}]")
 
 
 def combine(verdicts: list[str]) -> str:
@@ -129,7 +140,9 @@ def _compare(check: dict, runs: pd.DataFrame, metric: str):
         d = difference(_side(runs, sel, metric), against)
         verdicts.append(judge(d, better, min_eff))
         texts.append(diff_text(describe_selector(sel), b_name, d, better)
-                     + (f" -> {verdicts[-1]}" if len(parts) > 1 else ""))
+                     + (f" -> {verdicts[-1]}" if len(parts) > 1 else "")
+                     + (power_note(d, min_eff) if verdicts[-1] == "inconclusive"
+                        and d.n >= 2 else ""))
     return combine(verdicts), _join(texts, min_eff)
 
 
@@ -180,7 +193,9 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
         verdicts.append(judge(d, better, min_eff))
         texts.append(f"vs {side_text(describe_selector(other), d.b)}: difference "
                      f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
-                     f"({'paired' if d.paired else 'Welch'}) -> {verdicts[-1]}")
+                     f"({'paired' if d.paired else 'Welch'}) -> {verdicts[-1]}"
+                     + (power_note(d, min_eff) if verdicts[-1] == "inconclusive"
+                        and d.n >= 2 else ""))
     head = f"{side_text(describe_selector(sel), describe(chosen))}; {better} is better; "
     return combine(verdicts), head + _join(texts, min_eff)
 
