@@ -42,9 +42,13 @@ CAUSAL = ([tiny(arch="decoder", pos=p) for p in POS]
           + [tiny(arch="decoder", **{k: v}) for k in ("attn_scale", "norm", "norm_placement", "ffn")
              for v in registries[k].names()]
           + [tiny(arch="decoder", n_kv_heads=1), tiny(arch="decoder", n_kv_heads=2, pos="rope")]
+          # heads whose size is not d_model / n_heads (d_head): wider, narrower, with GQA
+          + [tiny(arch="decoder", d_head=6, pos="rope"),
+             tiny(arch="encoder", d_head=3, causal=True),
+             tiny(arch="encoder_decoder", d_head=12, n_kv_heads=1, pos="t5")]
           + [tiny(arch=a) for a in RECURRENT])
 ids = lambda cfgs: [f"{c.arch}-{c.pos}-{c.attn_scale}-{c.norm}-{c.norm_placement}-{c.ffn}"
-                    f"-kv{c.n_kv_heads}" for c in cfgs]
+                    f"-kv{c.n_kv_heads}" + (f"-dh{c.d_head}" if c.d_head else "") for c in cfgs]
 
 
 @pytest.mark.parametrize("cfg", CAUSAL, ids=ids(CAUSAL))
@@ -84,7 +88,9 @@ GENERATORS = ([tiny(arch="decoder", pos=p) for p in POS]
               + [tiny(arch="encoder", pos="rope", causal=True),
                  tiny(arch="decoder", pos="alibi", n_kv_heads=2),
                  tiny(arch="decoder", attn_scale="learned", norm_placement="post"),
-                 tiny(arch="encoder_decoder", cross_attention=False)]
+                 tiny(arch="encoder_decoder", cross_attention=False),
+                 tiny(arch="decoder", d_head=6, pos="rope", n_kv_heads=2),
+                 tiny(arch="encoder_decoder", d_head=12, pos="alibi")]
               + [tiny(arch=a) for a in RECURRENT])
 
 
@@ -328,3 +334,17 @@ def test_blocks_and_inputs_describe_the_arch(arch):
         want = [model.rnn] if arch in RECURRENT else list(model.stack.blocks)
         assert model.blocks() == want
     assert torch.equal(model(*model.inputs(batch)), run(model, tokens, src))
+
+
+def test_d_head_decouples_the_head_size_from_the_width():
+    cfg = tiny(arch="decoder", d_model=32, n_heads=8, d_head=16)        # 8 x 16 = 128 != 32
+    attn = build_model(cfg).stack.blocks[0].self_attn
+    assert attn.qkv_proj.weight.shape == (3 * 8 * 16, 32)
+    assert attn.out_proj.weight.shape == (32, 8 * 16)
+    assert tiny(d_model=30, n_heads=4, d_head=8).head_dim == 8          # no divisibility
+    with pytest.raises(ConfigError, match="d_head: must be >= 1"):
+        tiny(d_head=0)
+    with pytest.raises(ConfigError, match="rope needs an even head dim; d_head = 7"):
+        tiny(pos="rope", d_head=7)
+    # unset, it is left out of the config dict: every run id from before it existed holds
+    assert "d_head" not in ModelConfig().to_dict() and tiny(d_head=8).to_dict()["d_head"] == 8

@@ -22,6 +22,7 @@ class ModelConfig:
     d_model: int = 128
     n_heads: int = 4
     n_kv_heads: Optional[int] = None  # < n_heads: grouped-query attention; 1: multi-query
+    d_head: Optional[int] = None     # head size; default d_model / n_heads
     n_layers: int = 2                # per stack (encoder_decoder has two stacks)
     d_ff: Optional[int] = None       # default 4 * d_model (gated FFNs use 2/3 of it)
     pos: str = "sinusoidal"
@@ -59,10 +60,12 @@ class ModelConfig:
         if self.embed_init_std <= 0:
             raise ConfigError("embed_init_std", f"must be > 0, got {self.embed_init_std}")
         ignored = self.ignored_fields()
+        if self.d_head is not None and self.d_head < 1:
+            raise ConfigError("d_head", f"must be >= 1, got {self.d_head}")
         if "n_heads" not in ignored:
-            if self.d_model % self.n_heads:
+            if self.d_head is None and self.d_model % self.n_heads:
                 raise ConfigError("d_model", f"{self.d_model} is not divisible by "
-                                  f"n_heads={self.n_heads}")
+                                  f"n_heads={self.n_heads} (or set d_head)")
             kv = self.n_kv_heads
             if kv is not None and (kv < 1 or self.n_heads % kv):
                 raise ConfigError("n_kv_heads", f"must divide n_heads={self.n_heads}, got {kv}")
@@ -72,9 +75,15 @@ class ModelConfig:
                 if check is not None:
                     check(self)
 
+    # Optional fields added after results were committed: left out of `to_dict` while
+    # unset, so that adding them changed no run id.
+    UNSET_OMITTED = ("d_head",)
+
     @property
     def head_dim(self) -> int:
-        return self.d_model // self.n_heads
+        """d_head when set (heads of any size: n_heads * d_head need not be d_model),
+        else d_model / n_heads."""
+        return self.d_head if self.d_head is not None else self.d_model // self.n_heads
 
     def ignored_fields(self) -> set[str]:
         """Fields that have no effect under this config's other choices.
@@ -91,6 +100,9 @@ class ModelConfig:
 
     def to_dict(self, drop_ignored: bool = False) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        for name in self.UNSET_OMITTED:
+            if d[name] is None:
+                del d[name]
         if drop_ignored:
             for name in self.ignored_fields():
                 d.pop(name, None)

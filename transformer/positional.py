@@ -124,8 +124,9 @@ class RoPE(PositionalEncoding):
     @staticmethod
     def check_config(cfg: ModelConfig) -> None:
         if cfg.head_dim % 2:
-            raise ConfigError("pos", f"rope needs an even head dim; d_model/n_heads = "
-                              f"{cfg.d_model}/{cfg.n_heads} = {cfg.head_dim}")
+            size = (f"d_head = {cfg.d_head}" if cfg.d_head is not None else
+                    f"d_model/n_heads = {cfg.d_model}/{cfg.n_heads} = {cfg.head_dim}")
+            raise ConfigError("pos", f"rope needs an even head dim; {size}")
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)

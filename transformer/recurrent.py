@@ -19,7 +19,7 @@ class RecurrentLM(SequenceModel):
 
     cell: type[nn.RNNBase] = nn.LSTM
     # a recurrence has no attention, positions or norms: these fields change nothing
-    ignores = ("n_heads", "n_kv_heads", "d_ff", "pos", "attn_scale", "norm",
+    ignores = ("n_heads", "n_kv_heads", "d_head", "d_ff", "pos", "attn_scale", "norm",
                "norm_placement", "ffn", "causal", "cross_attention", "max_len")
 
     def __init__(self, cfg: ModelConfig):
