@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ablations.report import analysis, plot_lines, plots, stats, verdicts
-from ablations.report.results import load as load_grid, load_curves
+from ablations.report.results import load as load_grid, load_curves, usable
 from ablations.cli import main as cli
 from report_fixtures import make_grid
 
@@ -127,7 +127,7 @@ def test_runs_that_ignore_an_axis(tmp_path):
     comp = analysis.baseline_comparisons(grid, ["val_acc"])   # the shared lstm is the baseline
     assert list(comp["variant"]) == ["arch=decoder, pos=rope", "arch=decoder, pos=none"]
     assert comp["diff"].tolist() == pytest.approx([0.41, 0.41])
-    table, fig = plot_lines.line(grid, analysis.usable(grid.runs),
+    table, fig = plot_lines.line(grid, usable(grid.runs),
                              {"kind": "line", "metric": "val_acc", "x": "model.pos"})
     assert "(ignores axis)" in table["model.pos"].tolist()    # drawn as a reference line
 

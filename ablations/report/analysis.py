@@ -15,28 +15,16 @@ Conventions
 """
 from __future__ import annotations
 
-import math
 
 import pandas as pd
 
-from .results import GridResults
+from transformer.validation import same_value
+
+from .results import GridResults, present, usable
 from .stats import describe, difference, finite
 
 
 # ----------------------------------------------------------------------- selecting
-def present(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def match_value(have, want) -> bool:
-    if have == want:
-        return True
-    try:
-        return float(have) == float(want)
-    except (TypeError, ValueError):
-        return str(have).lower() == str(want).lower()
-
-
 def select(df: pd.DataFrame, selector: dict | None) -> pd.Series:
     """Rows matching every key; a list value means any of; null matches absent values."""
     mask = pd.Series(True, index=df.index)
@@ -46,7 +34,7 @@ def select(df: pd.DataFrame, selector: dict | None) -> pd.Series:
         wants = want if isinstance(want, (list, tuple)) else [want]
         mask &= df[key].map(lambda h, ws=wants: any(
             (w is None and not present(h)) or (w is not None and present(h)
-                                                and match_value(h, w)) for w in ws))
+                                                and same_value(h, w)) for w in ws))
     return mask
 
 
@@ -54,12 +42,8 @@ def _slice(df: pd.DataFrame, cell: dict) -> pd.Series:
     """Rows equal to `cell` on its keys, or absent there (a run shared by every cell)."""
     mask = pd.Series(True, index=df.index)
     for key, want in cell.items():
-        mask &= df[key].map(lambda h, w=want: not present(h) or match_value(h, w))
+        mask &= df[key].map(lambda h, w=want: not present(h) or same_value(h, w))
     return mask
-
-
-def usable(df: pd.DataFrame) -> pd.DataFrame:
-    return df[df["status"] != "failed"]
 
 
 def per_seed(df: pd.DataFrame, metric: str) -> pd.Series:

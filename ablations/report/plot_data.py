@@ -14,8 +14,10 @@ import re  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from .analysis import describe, match_value, per_seed, present  # noqa: E402
-from .results import GridResults  # noqa: E402
+from transformer.validation import same_value  # noqa: E402
+
+from .analysis import describe, per_seed  # noqa: E402
+from .results import GridResults, present  # noqa: E402
 
 
 class SkipPlot(Exception):
@@ -76,7 +78,7 @@ def stats_table(grid, runs, metric, keys: list[str]) -> pd.DataFrame:
     for combo in combos:
         mask = pd.Series(True, index=runs.index)
         for k, v in zip(keys, combo):
-            mask &= vals[k].map(lambda h, v=v: match_value(h, v))
+            mask &= vals[k].map(lambda h, v=v: same_value(h, v))
         s = describe(per_seed(runs[mask], metric))
         rows.append({**dict(zip(keys, combo)), "n": s.n, "mean": s.mean, "std": s.std,
                      "ci95_low": s.ci_low, "ci95_high": s.ci_high})

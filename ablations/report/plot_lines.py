@@ -11,10 +11,12 @@ import pandas as pd  # noqa: E402
 
 import math  # noqa: E402
 
-from .analysis import describe, match_value, per_seed, present  # noqa: E402
+from transformer.validation import same_value  # noqa: E402
+
+from .analysis import describe, per_seed  # noqa: E402
 from .labels import key_label, metric_label  # noqa: E402
 from .plot_data import SkipPlot, err, needs, order, stats_table, values  # noqa: E402
-from .results import get_path, load_curves  # noqa: E402
+from .results import get_path, load_curves, present  # noqa: E402
 
 
 def band_lines(ax, groups, xlab, ylab, plot, ref=None):
@@ -84,7 +86,7 @@ def line(grid, runs, plot):
     at = {str(v): (float(v) if numeric else i) for i, v in enumerate(xs)}
     groups = []
     for h in (order(grid, hue, table[hue]) if hue else [None]):
-        sub = table if h is None else table[table[hue].map(lambda v, h=h: match_value(v, h))]
+        sub = table if h is None else table[table[hue].map(lambda v, h=h: same_value(v, h))]
         sub = sub.assign(x=sub[x].map(lambda v: at[str(v)])).sort_values("x")
         groups.append((metric_label(metric) if h is None else str(h), sub))
     ref, extra = [], []                  # runs whose architecture ignores x: references
@@ -118,14 +120,14 @@ def extrapolation(grid, runs, plot):
     names = values(runs, hue)
     rows = []
     for h in order(grid, hue, names):
-        sub = runs[names.map(lambda v, h=h: match_value(v, h))]
+        sub = runs[names.map(lambda v, h=h: same_value(v, h))]
         for length in sorted(cols):
             s = describe(per_seed(sub, cols[length]))
             rows.append({hue: h, "length": length, "metric": cols[length], "n": s.n,
                          "mean": s.mean, "std": s.std, "ci95_low": s.ci_low,
                          "ci95_high": s.ci_high})
     table = pd.DataFrame(rows)
-    groups = [(str(h), table[table[hue].map(lambda v, h=h: match_value(v, h))]
+    groups = [(str(h), table[table[hue].map(lambda v, h=h: same_value(v, h))]
                .assign(x=lambda d: d["length"]).dropna(subset=["mean"]))
               for h in order(grid, hue, table[hue])]
     fig, ax = plt.subplots(figsize=(7, 4.5))

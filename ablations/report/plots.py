@@ -21,13 +21,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from transformer.validation import same_value  # noqa: E402
+
 from .. import schema, store  # noqa: E402
 from ..store import atomic_write_text  # noqa: E402
-from .analysis import match_value, per_seed, select, usable  # noqa: E402
+from .analysis import per_seed, select  # noqa: E402
 from .labels import key_label, metric_label  # noqa: E402
 from .plot_data import SkipPlot, err, needs, order, save, stats_table, stem, values  # noqa: E402,F401
 from .plot_lines import curve, extrapolation, line  # noqa: E402
-from .results import GridResults  # noqa: E402
+from .results import GridResults, usable  # noqa: E402
 
 
 def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Path, Path]:
@@ -74,9 +76,9 @@ def _bar(grid, runs, plot):
     xv, hv = values(runs, x), (values(runs, hue) if hue else None)
     cells = {}                                   # x position -> hue values present there
     for i, xval in enumerate(xs):
-        here = table[table[x].map(lambda v, xval=xval: match_value(v, xval))]
+        here = table[table[x].map(lambda v, xval=xval: same_value(v, xval))]
         cells[i] = [(h, here if h is None else here[here[hue].map(
-            lambda v, h=h: match_value(v, h))]) for h in hues]
+            lambda v, h=h: same_value(v, h))]) for h in hues]
         cells[i] = [(h, row) for h, row in cells[i] if len(row)]
     width = 0.8 / max(len(c) for c in cells.values())
     fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.75 * len(table) + 2)), 4.5))
@@ -89,9 +91,9 @@ def _bar(grid, runs, plot):
                    alpha=0.85, color=color,
                    label=str(h) if hue and str(h) not in labelled else None)
             labelled.add(str(h))
-            m = xv.map(lambda z, xval=xval: match_value(z, xval))
+            m = xv.map(lambda z, xval=xval: same_value(z, xval))
             if hue:
-                m &= hv.map(lambda z, h=h: match_value(z, h))
+                m &= hv.map(lambda z, h=h: same_value(z, h))
             pts = per_seed(runs[m], metric)
             ax.scatter(at + np.linspace(-0.2, 0.2, len(pts)) * width, pts, s=14,
                        color="black", zorder=3,

@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from transformer.validation import same_value
+
 from .. import store
 
 COST = ["params", "steps", "tokens", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
@@ -45,20 +47,29 @@ class GridResults:
 
     def axis_order(self, key: str) -> list:
         """Values of a key in the order the spec lists them (then first appearance)."""
-        from .analysis import match_value, present
         listed = list((self.spec.get("axes") or {}).get(key, []))
         if key in ("bundle", "experiment"):
             listed = list((self.spec.get(f"{key}s") or {}).keys())
         seen = [v for v in self.runs.get(key, pd.Series(dtype=object)).tolist()
                 if present(v)]
-        out = [v for v in listed if any(match_value(s, v) for s in seen)]
+        out = [v for v in listed if any(same_value(s, v) for s in seen)]
         for v in seen:
-            if not any(match_value(v, o) for o in out):
+            if not any(same_value(v, o) for o in out):
                 out.append(v)
         return out
 
     def metrics_file(self, run_id: str) -> Path:
         return store.runs_dir(self.path) / run_id / store.METRICS
+
+
+def present(v) -> bool:
+    """A value was recorded (not None, not NaN): the run's arch did not ignore the key."""
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def usable(df: pd.DataFrame) -> pd.DataFrame:
+    """Runs that count in statistics: diverged ones do, failed ones do not."""
+    return df[df["status"] != "failed"]
 
 
 def get_path(d: dict, dotted: str, default=None):
@@ -189,7 +200,6 @@ def _label(entry: dict) -> str:
 
 def load_curves(grid: GridResults, metric: str, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """(run_id, step, value) for `metric` over the given runs (default: all usable)."""
-    from .analysis import usable
     runs = usable(grid.runs) if runs is None else runs
     parts = []
     for run_id in runs["run_id"]:

@@ -34,8 +34,8 @@ import math
 import pandas as pd
 
 from .. import schema
-from .analysis import describe, difference, per_seed, select, usable
-from .results import GridResults
+from .analysis import describe, difference, per_seed, select
+from .results import GridResults, usable
 from .stats import Diff, seeds_needed
 
 VERDICTS = ("supported", "not_supported", "inconclusive")
