@@ -168,16 +168,8 @@ def check_shapes(trained: dict, evaluated: dict) -> None:
 
 
 def param_shapes(model_cfg: dict) -> dict[str, tuple]:
-    import torch
-
-    from transformer import ModelConfig, build_model
-    cfg = ModelConfig(**model_cfg)
-    try:
-        with torch.device("meta"):
-            net = build_model(cfg)
-    except (RuntimeError, NotImplementedError):
-        net = build_model(cfg)
-    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    from transformer.model import build_skeleton
+    return {k: tuple(v.shape) for k, v in build_skeleton(model_cfg).state_dict().items()}
 
 
 def missing(evaluate: dict, entry: dict, run_dir: Path, force: bool = False) -> list[str]:

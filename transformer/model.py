@@ -223,3 +223,13 @@ def build_model(cfg: ModelConfig | dict) -> SequenceModel:
     if isinstance(cfg, dict):
         cfg = ModelConfig.from_dict(cfg)
     return ARCH.get(cfg.arch)(cfg)
+
+
+def build_skeleton(cfg: ModelConfig | dict) -> SequenceModel:
+    """The model on the meta device: every parameter's shape, no memory and no init
+    cost (for counting parameters or comparing shapes before anything runs)."""
+    try:
+        with torch.device("meta"):
+            return build_model(cfg)
+    except (RuntimeError, NotImplementedError):   # a module that computes at init
+        return build_model(cfg)

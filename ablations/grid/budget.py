@@ -24,17 +24,9 @@ SCAN = 512                   # widths tried linearly when no power of two is val
 
 
 def count_params(model_cfg: dict) -> int:
-    """Build the model on the meta device (no memory, no init cost) and count."""
-    import torch
-
-    from transformer import ModelConfig, build_model
-    cfg = ModelConfig(**model_cfg)
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg)
-    except (RuntimeError, NotImplementedError):   # a module that computes at init
-        model = build_model(cfg)
-    return sum(p.numel() for p in model.parameters())
+    """Parameters of the model a config describes, built without memory or init."""
+    from transformer.model import build_skeleton
+    return sum(p.numel() for p in build_skeleton(model_cfg).parameters())
 
 
 def solve_width(resolve: Callable[[int], dict], target: int, *, field: str = "model.d_model",
