@@ -174,11 +174,10 @@ def test_unmasked_model_is_rescored_with_the_mask(tmp_path):
     m = store.eval_metrics(store.read_evals(rd))
     assert set(m) == {"val_loss@causal", "val_acc@causal"}
     # what the mask changes: the unmasked forward differs from the masked one
-    from ablations.training import posthoc
-    saved = torch.load(rd / "model.pt", weights_only=False)
+    config, net = store.read_model(rd)
     x = torch.randint(0, 50, (1, 16))
-    a = posthoc.load_model(saved["config"]["model"], saved["state_dict"])(x)
-    b = posthoc.load_model({**saved["config"]["model"], "causal": True}, saved["state_dict"])(x)
+    a = net(x)
+    b = store.read_model(rd, {**config["model"], "causal": True})[1](x)
     assert torch.allclose(a[:, -1], b[:, -1], atol=1e-5) and not torch.allclose(a, b)
 
 

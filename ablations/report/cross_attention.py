@@ -57,17 +57,12 @@ def cross_maps(model, src: torch.Tensor, tgt_in: torch.Tensor) -> list[torch.Ten
 def load_run(run_dir: Path):
     """(model, task) of a finished run from its model.pt and config; FileNotFoundError
     when the run kept no weights."""
-    from transformer import ModelConfig, build_model
-
     from .. import store
     from ..tasks import build_task
-    saved = torch.load(Path(run_dir) / store.MODEL, map_location="cpu", weights_only=True)
-    cfg = saved["config"]
-    model = build_model(ModelConfig(**cfg["model"]))
-    model.load_state_dict(saved["state_dict"])
+    cfg, model = store.read_model(run_dir)
     task = build_task(cfg["task"], cfg["train"]["seed"], cfg["model"]["arch"],
                       store.cache_dir(store.results_of(run_dir)))
-    return model.eval(), task
+    return model, task
 
 
 def cross_attention_figure(model, task, out_png, example: int = 0) -> list[float]:

@@ -42,11 +42,8 @@ def find_lm_run(results: Path):
 
 
 def load_lm(rdir: Path, cfg: dict, cache_dir: Path | None = None):
-    from transformer import ModelConfig, build_model
     from ..tasks.corpus import load_corpus
-    saved = torch.load(rdir / store.MODEL, map_location="cpu", weights_only=True)
-    model = build_model(ModelConfig(**saved["config"]["model"]))
-    model.load_state_dict(saved["state_dict"])
+    _, model = store.read_model(rdir)
     task = cfg["task"]
     corpus = load_corpus(task.get("source", "python-docs"), task.get("tokenizer", "char"),
                          task.get("vocab_size", 0), cache_dir)

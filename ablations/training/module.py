@@ -158,8 +158,7 @@ class AblationModule(L.LightningModule):
             return
         if self.writer is not None:
             self.writer.close()
-        torch.save({"config": self.resolved, "state_dict": self.inner.state_dict()},
-                   self.run_dir / store.MODEL)
+        store.write_model(self.run_dir, self.resolved, self.inner.state_dict())
         on_gpu = self.device.type == "cuda"
         peak = (torch.cuda.max_memory_allocated() / 2**20 if on_gpu
                 else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -85,15 +85,6 @@ def cache_dir(run_dir: Path) -> Path:
     return store.cache_dir(store.results_of(run_dir))
 
 
-def load_model(model_cfg: dict, state_dict: dict):
-    import torch  # noqa: F401
-
-    from transformer import ModelConfig, build_model
-    net = build_model(ModelConfig(**model_cfg))
-    net.load_state_dict(state_dict, strict=True)
-    return net.eval()
-
-
 def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
     """Compute one evaluation of one finished run and store it; returns what it wrote."""
     import torch
@@ -103,14 +94,13 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
 
     started = time.time()
     run_dir = Path(run_dir)
-    saved = torch.load(run_dir / store.MODEL, map_location="cpu", weights_only=False)
-    resolved = saved["config"]
+    resolved = store.read_config(run_dir)
     overrides = evalspec.overrides(spec)
     cfg = evalspec.eval_config(resolved, spec, cache_dir(run_dir))
     evalspec.check_shapes(resolved["model"], cfg["model"])
     if cfg["train"].get("threads"):
         torch.set_num_threads(cfg["train"]["threads"])
-    net = load_model(cfg["model"], saved["state_dict"])
+    _, net = store.read_model(run_dir, cfg["model"])
     seed = cfg["train"]["seed"]
     task = build_task(cfg["task"], seed, cfg["model"]["arch"], cache_dir(run_dir))
     out = {"name": name, "spec": spec, "run_id": run_dir.name, "config": cfg, "metrics": {}}
