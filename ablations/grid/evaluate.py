@@ -52,14 +52,23 @@ def run_missing(evaluate: dict | None, runs, results: Path, grid: str, envs: lis
     evaluations still missing afterwards (failed: each printed one line)."""
     from .pool import child_env
     evaluate = check_evaluate(evaluate)
-    todo = [store.run_dir(results, grid, r.run_id) for r in runs
-            if missing(evaluate, r.manifest_entry(), store.run_dir(results, grid, r.run_id))]
+
+    def lacking() -> dict[Path, list[str]]:
+        """Run dir -> the evaluations it lacks (reads each result.json once)."""
+        out = {}
+        for run in runs:
+            rd = store.run_dir(results, grid, run.run_id)
+            names = missing(evaluate, run.manifest_entry(), rd)
+            if names:
+                out[rd] = names
+        return out
+
+    todo = lacking()
     if not todo:
         return 0
-    n = sum(len(missing(evaluate, e, d)) for e, d in
-            ((r.manifest_entry(), store.run_dir(results, grid, r.run_id)) for r in runs))
-    print(f"{grid}: {n} post-hoc evaluation(s) of {len(todo)} run(s)", file=sys.stderr,
-          flush=True)
+    print(f"{grid}: {sum(map(len, todo.values()))} post-hoc evaluation(s) of {len(todo)} "
+          f"run(s)", file=sys.stderr, flush=True)
+    todo = list(todo)
     envs = envs or [{}]
     chunks = [todo[i::len(envs)] for i in range(min(len(envs), len(todo)))]
     cmd = [sys.executable, "-m", "ablations", "_evaluate"]
@@ -67,8 +76,7 @@ def run_missing(evaluate: dict | None, runs, results: Path, grid: str, envs: lis
              for chunk, env in zip(chunks, envs)]
     for p in procs:
         p.wait()
-    left = sum(len(missing(evaluate, r.manifest_entry(), store.run_dir(results, grid, r.run_id)))
-               for r in runs)
+    left = sum(map(len, lacking().values()))
     if left:
         print(f"{grid}: {left} post-hoc evaluation(s) failed (see above); the next "
               "`ablate run` tries them again", file=sys.stderr)

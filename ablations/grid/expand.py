@@ -97,8 +97,7 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
         raise GridError(grid.path, f"--scale: unknown scale {scale!r}; valid: "
                         f"{', '.join(grid.scales) or 'none (the grid defines no scales)'}")
     seeds = list(grid.seeds if seeds is None else seeds)
-    common = {k: v for k, v in overrides.items() if k not in ("match", "experiments")}
-    tail = [common, extra or {}, nest(sets or {})]
+    tail = [settings(overrides), extra or {}, nest(sets or {})]
     widths: dict[str, dict] = {}                  # solved once per cell, for every seed
     runs: dict[str, Run] = {}
     for seed in seeds:                    # seed-major: an early stop leaves whole seeds
@@ -107,7 +106,7 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
             body = [nest(cell.values), nest(exp.bundles.get(cell.bundle) or {})]
             own = (overrides.get("experiments") or {}).get(exp.name) or {}
             # the scale's own overrides for this experiment win over its common ones
-            rest = tail[:1] + [own_layer(own)] + tail[1:] if own else tail
+            rest = tail[:1] + [settings(own)] + tail[1:] if own else tail
             try:
                 match = {**(exp.match or {}), **(overrides.get("match") or {}),
                          **(own.get("match") or {})}
@@ -130,14 +129,18 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
     return list(runs.values())
 
 
-def own_layer(overrides: dict) -> dict:
-    return {k: v for k, v in overrides.items() if k != "match"}
+def settings(overrides: dict) -> dict:
+    """A scale's config layer: its sections, without `match` and `experiments`."""
+    return {k: v for k, v in overrides.items() if k not in ("match", "experiments")}
 
 
 def solve(match: dict, head: list, rest: list, cache_dir) -> dict:
     """The layer {section: {field: width}} that brings the cell to match.params."""
     from .budget import solve_width
 
+    if "by" not in match:              # a scale changed the target of a grid without one
+        raise ConfigError("match.by", "required: the grid states no match to change; "
+                          "valid: model.d_model, model.d_ff")
     section, _, field = match["by"].partition(".")
 
     def at(width: int) -> dict:
