@@ -8,7 +8,6 @@ a bare loop. The optimizer and schedule are in optim.py.
 """
 from __future__ import annotations
 
-import resource
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .. import store
 from ..config import TrainConfig
 from ..store import MetricsWriter
 from .checkpoint import save_checkpoint_atomically
+from .device import device_usage
 from .evaluation import attention_diagnostics, evaluate, grad_norms
 from .optim import make_optimizer, make_schedule
 
@@ -159,11 +159,7 @@ class AblationModule(L.LightningModule):
         if self.writer is not None:
             self.writer.close()
         store.write_model(self.run_dir, self.resolved, self.inner.state_dict())
-        on_gpu = self.device.type == "cuda"
-        peak = (torch.cuda.max_memory_allocated() / 2**20 if on_gpu
-                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        device = (torch.cuda.get_device_name(self.device) if on_gpu
-                  else f"cpu ({torch.get_num_threads()} threads)")
+        peak, device = device_usage(self.device)
         store.atomic_write_json(self.run_dir / store.SUMMARY, {
             "metrics": self.last_eval, "diverged_step": self.diverged_step,
             "steps": self.global_step, "tokens": self.tokens_seen * self.trainer.world_size,

@@ -21,6 +21,7 @@ from ..config import nest, parse_sets, resolve, run_id
 from ..plugins import import_plugins
 from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 from ..tasks import TASKS
+from .device import uses_cpu
 from .measure import measure_in_dir
 
 
@@ -164,14 +165,6 @@ def build_trainer(cfg: dict, run_dir: Path, logger=False):
         logger=logger, enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
         default_root_dir=str(run_dir))
-
-
-def uses_cpu(accelerator: str) -> bool:
-    """What `auto` means here: a GPU when torch sees one, else the CPU."""
-    if accelerator == "auto":
-        import torch
-        return not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    return accelerator == "cpu"
 
 
 def quiet_lightning() -> None:
