@@ -36,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 250
     eval_batches: int = 8
+    test_batches: int = 0             # >0: a held-out test split, scored once at the end
     log_every: int = 25
     diag_every: int = 250             # attention entropy + per-layer grad norms
     ckpt_every: int = 250
@@ -64,6 +65,8 @@ class TrainConfig:
                               f"pip install -e '.[{self.logger}]'")
         if self.warmup < 0:
             raise ConfigError("train.warmup", f"must be >= 0, got {self.warmup}")
+        if self.test_batches < 0:
+            raise ConfigError("train.test_batches", f"must be >= 0, got {self.test_batches}")
 
 
 SCHEDULES = ("cosine", "noam", "constant")
@@ -163,9 +166,15 @@ EXECUTION_ONLY = {"train": {"accelerator", "strategy", "threads", "compile", "lo
                             "eval_every", "log_every", "diag_every", "ckpt_every"}}
 
 
+# Fields added after results were committed: at these values they leave a run's id as it
+# was, so the committed runs keep their ids.
+OMITTED_AT = {"train": {"test_batches": 0}}
+
+
 def run_id(resolved: dict) -> str:
     """Stable id of what a run computes (sorted-key JSON, sha1, 12 hex digits)."""
-    ident = {s: {k: v for k, v in resolved[s].items() if k not in EXECUTION_ONLY.get(s, ())}
+    ident = {s: {k: v for k, v in resolved[s].items() if k not in EXECUTION_ONLY.get(s, ())
+                 and not (k in OMITTED_AT.get(s, {}) and v == OMITTED_AT[s][k])}
              for s in SECTIONS}
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]

@@ -7,10 +7,18 @@ without retraining (computed by `ablations/training/posthoc.py`, `ablate _evalua
       sample:
         where: {task.name: lm}                      # optional: which runs (a selector)
         generate: {prompt: "The ", max_new_tokens: 120, temperature: 0.8}
+      speed:
+        decode_speed: {prompt: "The ", lengths: [16, 256, 1024]}
 
 Each NAME maps `section.field: value` overrides of the run's model (any field that keeps
 every parameter shape), task (any field but its name) and train (eval_batches,
-batch_size: what the val sets hold) config; `generate:` adds text samples (text tasks);
+batch_size: what the val sets hold) config; `generate:` adds text samples (text tasks)
+and their diversity (distinct_1/2/3: unique n-grams over all n-grams of the samples;
+repetition: the share of a sample's 4-grams that repeat an earlier one) and quality
+(loglik: mean log-probability per generated token under the model itself, untempered);
+`decode_speed:` times greedy generation with and without the KV cache at each length
+(tps_cache@L, tps_nocache@L, speedup@L, and same_tokens@L: 1 when both decode the same
+tokens; same_tokens: the least of them);
 `where:` selects runs by axis/bundle keys or any `section.field` of their config. The
 report reads the results as metric columns `<metric>@<NAME>` (e.g. val_loss@causal).
 
@@ -30,7 +38,8 @@ KEY = "evaluate"
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")         # a letter first: never an '@L' length
 SECTIONS = ("model", "task", "train")
 TRAIN_FIELDS = ("eval_batches", "batch_size")        # what the val sets hold; the rest is moot
-RESERVED = ("generate", "where")
+RESERVED = ("generate", "where", "decode_speed")
+DECODE_SPEED = {"prompt": str, "lengths": list}
 GENERATE = {"prompt": str, "max_new_tokens": int, "temperature": float, "top_k": int,
             "top_p": float, "samples": int}
 GENERATE_DEFAULTS = {"max_new_tokens": 100, "temperature": 0.8, "top_k": None, "top_p": None,
@@ -52,12 +61,17 @@ def check_evaluate(value) -> dict[str, dict]:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ConfigError(KEY, f"bad evaluation name {name!r}; valid: a letter, then "
                               "letters, digits, _ or -")
+        if name == "init":                 # metric@init is the step-0 value (report)
+            raise ConfigError(KEY, "the evaluation name 'init' is reserved (metric@init "
+                              "reads a metric's value before training); choose another")
         if not isinstance(spec, dict) or not spec:
             raise ConfigError(where, f"expected a non-empty mapping of section.field: value "
                               f"(and optionally generate:, where:), got {spec!r}")
         for key, v in spec.items():
             if key == "generate":
                 check_generate(v, f"{where}.generate")
+            elif key == "decode_speed":
+                check_decode_speed(v, f"{where}.decode_speed")
             elif key == "where":
                 if not isinstance(v, dict) or not v:
                     raise ConfigError(f"{where}.where", f"expected a mapping of key: value, "
@@ -104,6 +118,21 @@ def check_generate(value, where: str) -> dict:
     if g["top_p"] is not None and not 0 < g["top_p"] <= 1:
         raise ConfigError(f"{where}.top_p", f"must be in (0, 1], got {g['top_p']}")
     return g
+
+
+def check_decode_speed(value, where: str) -> None:
+    if not isinstance(value, dict) or not isinstance(value.get("prompt"), str) \
+            or not value["prompt"]:
+        raise ConfigError(where, f"expected a mapping with a non-empty prompt: TEXT and "
+                          f"lengths: [N, ...], got {value!r}")
+    for key in value:
+        if key not in DECODE_SPEED:
+            raise ConfigError(f"{where}.{key}", f"unknown key; valid: {', '.join(DECODE_SPEED)}")
+    lengths = value.get("lengths")
+    if not isinstance(lengths, list) or not lengths or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in lengths):
+        raise ConfigError(f"{where}.lengths", f"expected a list of positive integers, got "
+                          f"{lengths!r}")
 
 
 def generation(value: dict) -> dict:

@@ -30,8 +30,11 @@ class Kind:
 
 
 # -- checks: every check has a claim and a metric; `where` restricts its runs first ----
+# On a grid with `tune:`, checks and plots read each variant's runs at its chosen values
+# (report/tuning.py); `tuned: false` reads every run (then fix the value with `where`).
 CHECK_COMMON = Kind("common", "keys every check takes", required=("claim", "metric"),
-                    optional=("better", "where"), selectors=("where",))
+                    optional=("better", "where", "tuned"), selectors=("where",),
+                    flags=("tuned",))
 CHECK_KINDS = {
     "compare": Kind(
         "compare", "compare − against, sign-flipped when lower is better, must clear "
@@ -46,6 +49,11 @@ CHECK_KINDS = {
         "best", "the selected group beats every other value of its keys",
         required=("best",), optional=("min_effect",), selectors=("best",),
         numbers=("min_effect",)),
+    "trend": Kind(
+        "trend", "metric@NAME for each evaluation NAME in `along`, in order: every next "
+        "one is better (per-seed paired differences, each clearing min_effect)",
+        required=("along",), optional=("select", "min_effect"), selectors=("select",),
+        numbers=("min_effect",)),
 }
 BETTER = ("higher", "lower")
 
@@ -53,10 +61,12 @@ BETTER = ("higher", "lower")
 def check_kind(check: dict) -> str:
     """The one kind a check's keys name; ConfigError when none or several do."""
     kinds = [name for name, kind in CHECK_KINDS.items()
-             if any(k in check for k in kind.keys if k not in ("min_effect",))]
+             if any(k in check for k in kind.keys if k not in ("min_effect", "select"))]
+    if not kinds and "select" in check:
+        kinds = ["threshold"]
     if len(kinds) != 1:
         raise ConfigError("check", "needs exactly one of: compare + against, "
-                          "[select +] below/above, best")
+                          "[select +] below/above, best, along")
     kind = CHECK_KINDS[kinds[0]]
     missing = [k for k in kind.required if k not in check]
     if missing:
@@ -69,8 +79,8 @@ def check_kind(check: dict) -> str:
 
 # -- plots: every plot has a kind and a metric -----------------------------------------
 PLOT_COMMON = Kind("common", "keys every plot takes", required=("kind",),
-                   optional=("metric", "where", "title", "logx", "logy"), selectors=("where",),
-                   flags=("logx", "logy"))
+                   optional=("metric", "where", "title", "logx", "logy", "tuned"),
+                   selectors=("where",), flags=("logx", "logy", "tuned"))
 PLOT_KINDS = {
     "bar": Kind("bar", "metric per value of x (default: the variant); bars = mean over "
                 "seeds, error bars = 95% CI, dots = seeds", optional=("x", "hue")),
@@ -82,6 +92,15 @@ PLOT_KINDS = {
                     required=("x", "y")),
     "extrapolation": Kind("extrapolation", "metric@L against evaluation length L, one "
                           "line per hue", optional=("hue",)),
+    "layers": Kind("layers", "metric/layer<i> against the layer index, one line per hue "
+                   "(metric@init: at step 0, e.g. grad_norm@init)", optional=("hue",)),
+    "tune": Kind("tune", "metric against a tuned setting (x: default the first `tune:` "
+                 "key), one line per variant, each variant's chosen value starred; error "
+                 "bars = 95% CI", optional=("x", "hue")),
+    "frontier": Kind("frontier", "one point per evaluation NAME in `evals` (default: "
+                     "every one with both metrics): metric@NAME against diversity@NAME, "
+                     "error bars = 95% CI, the Pareto front dashed", required=("diversity",),
+                     optional=("evals",)),
     "cross_attention": Kind("cross_attention", "where a trained encoder-decoder's decoder "
                             "reads the source: cross-attention per decoder layer on one "
                             "validation example (the first seed's run that `where` selects)",

@@ -21,6 +21,8 @@ def make_grid(root: Path, spec: dict, metrics: Callable[[dict, int], dict],
               cells: list[dict] | None = None) -> Path:
     """Write grid `spec['name']` under root: one run per (axes cell, seed).
 
+    `spec['tune']` keys are swept like axes, and each entry gets its `variant` (the label
+    without them), as the grid runner writes a tuned grid.
     `metrics(cell, seed)` gives the result.json metrics of a run (cell maps axis key ->
     value, plus 'bundle' when bundles are used); `config(cell, seed)` the stored config.
     `cells` replaces the cartesian product of the axes (a value None: the run's arch
@@ -28,7 +30,7 @@ def make_grid(root: Path, spec: dict, metrics: Callable[[dict, int], dict],
     Every run also gets a metrics.csv with train_loss / val_loss curves over
     `curve_steps` (the last step is written twice, as a resumed run would)."""
     gdir = Path(root) / spec["name"]
-    axes = spec.get("axes") or {}
+    axes = {**(spec.get("axes") or {}), **(spec.get("tune") or {})}
     combos = [dict(zip(axes, vals)) for vals in itertools.product(*axes.values())]
     if cells is not None:
         combos = cells
@@ -44,6 +46,10 @@ def make_grid(root: Path, spec: dict, metrics: Callable[[dict, int], dict],
             label = f"{label}, {cell['bundle']}" if label else cell["bundle"]
         entries.append({"run_id": rid, "seed": seed, "axes": axis_vals,
                         "bundle": cell.get("bundle"), "label": label})
+        if spec.get("tune"):                     # the label without the tuned keys
+            entries[-1]["variant"] = ", ".join(
+                f"{k.split('.')[-1]}={v}" for k, v in axis_vals.items()
+                if v is not None and k not in spec["tune"]) or "base"
         if len(entries) <= unfinished:           # listed in the manifest, never finished
             continue
         m = metrics(cell, seed)

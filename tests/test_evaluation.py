@@ -8,6 +8,7 @@ import torch
 from ablations.tasks import build_task
 from ablations.training.evaluation import attention_diagnostics, evaluate, grad_norms
 from transformer import ModelConfig, build_model
+from transformer.attention import ATTN_SCALE
 
 ARCHS = ["decoder", "encoder_decoder", "lstm"]
 
@@ -73,3 +74,17 @@ def test_grad_norms_per_block_and_in_total(arch):
     assert norms["grad_norm"] == pytest.approx(whole, rel=1e-5)
     assert sum(norms[f"grad_norm/layer{i}"] ** 2 for i in range(n_blocks)) <= whole ** 2 * 1.0001
     assert grad_norms(net, per_layer=False) == {"grad_norm": norms["grad_norm"]}
+
+
+@pytest.mark.parametrize("scale", ATTN_SCALE.names())
+def test_attn_scale_rel_is_the_factor_in_units_of_inverse_sqrt_dk(scale):
+    """sqrt -> 1, none -> sqrt(d_k), dk -> 1/sqrt(d_k), learned starts at 1."""
+    cfg = ModelConfig(vocab_size=11, d_model=32, n_heads=2, d_head=16, n_layers=1,
+                      attn_scale=scale)
+    net = build_model(cfg)
+    batch = {"input": torch.randint(0, 11, (2, 8))}
+    want = {"sqrt": 1.0, "none": 4.0, "dk": 0.25, "learned": 1.0}.get(scale)
+    got = attention_diagnostics(net, batch)["attn_scale_rel"]
+    assert got > 0
+    if want is not None:
+        assert got == pytest.approx(want, rel=1e-5)

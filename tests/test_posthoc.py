@@ -113,6 +113,11 @@ def test_an_added_or_changed_evaluation_is_computed_without_retraining(grid_run,
     ("{x: {task.name: lm}}", ["evaluate.x.task.name"]),
     ("{x: {oops: 1}}", ["evaluate.x", "unknown key 'oops'", "valid:"]),
     ("{'7': {model.causal: true}}", ["bad evaluation name '7'"]),
+    ("{init: {model.causal: true}}", ["'init' is reserved"]),
+    ("{x: {decode_speed: {prompt: hi}}}", ["decode_speed.lengths", "positive integers"]),
+    ("{x: {decode_speed: {prompt: hi, lengths: [0]}}}", ["decode_speed.lengths"]),
+    ("{x: {decode_speed: {lengths: [4]}}}", ["decode_speed", "prompt"]),
+    ("{x: {decode_speed: {prompt: hi, lengths: [4], fast: 1}}}", ["decode_speed.fast"]),
     ("{x: {model.causal: maybe}}", ["model.causal", "expected bool"]),
     ("{x: {task.length: 1}}", ["task.length"]),
     ("{x: {model.causal: true, where: {model.n_layers: 5}}}",
@@ -161,7 +166,9 @@ def test_generate_samples_are_seeded_and_stored(tmp_path):
     arg = f"s={json.dumps(spec)}"
     assert cli(["_evaluate", str(rd), "--eval", arg]) == 0
     first = store.read_json(rd / "evals" / "s.json")
-    assert first["metrics"] == {}                       # no overrides: nothing to re-score
+    # no overrides: no val metrics to re-score, only the samples' own
+    assert set(first["metrics"]) == {"distinct_1", "distinct_2", "distinct_3", "repetition",
+                                     "loglik"}
     texts = [s["text"] for s in first["samples"]]
     assert len(texts) == 2 and all(len(t) == 12 for t in texts) and texts[0] != texts[1]
     assert cli(["_evaluate", str(rd), "--eval", arg, "--force"]) == 0

@@ -374,3 +374,24 @@ def test_inconclusive_verdicts_carry_the_power_estimate(tmp_path):
     make_grid(tmp_path, spec, noisy, config=pe_config)
     (v,) = verdicts.evaluate_grid(load_grid(tmp_path / "pe"))
     assert v["verdict"] == "inconclusive" and "[power:" in v["evidence"], v
+
+
+def test_report_index_follows_the_story_and_places_explainers_by_claim(tmp_path):
+    """Grids in `chapter:` order (unnumbered last); an explainer beside its claim."""
+    for name, chapter in (("zeta", 3), ("alpha", None), ("mid", 5)):
+        spec = {**pe_spec(), "name": name, "question": f"What about {name}?"}
+        if chapter:
+            spec["chapter"] = chapter
+        make_grid(tmp_path, spec, pe_metrics)
+    (tmp_path / "explainers").mkdir()
+    for f in ("sinusoidal_encoding.png", "attention_entropy_init.png", "sampling.png"):
+        (tmp_path / "explainers" / f).write_bytes(b"png")
+    assert cli(["report", "--results", str(tmp_path), "--no-explainers", "-q"]) == 0
+    report = (tmp_path / "REPORT.md").read_text()
+    at = {k: report.index(k) for k in ("## 3. zeta: What about zeta?", "## 5. mid",
+                                       "## alpha", "explainers/attention_entropy_init.png",
+                                       "explainers/sinusoidal_encoding.png",
+                                       "## Explainer figures", "explainers/sampling.png")}
+    assert at["## 3. zeta: What about zeta?"] < at["explainers/attention_entropy_init.png"] \
+        < at["## 5. mid"] < at["explainers/sinusoidal_encoding.png"] < at["## alpha"] \
+        < at["## Explainer figures"] < at["explainers/sampling.png"]

@@ -35,11 +35,12 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -
                 check_shapes(run.config["model"], cfg["model"])
                 if not data:
                     continue
-                from ..tasks import build_task             # e.g. crops longer than the text
-                build_task(cfg["task"], 0, cfg["model"]["arch"], cache_dir)
-                if "generate" in spec:
-                    from ..tasks.text import prompt_ids
-                    prompt_ids(cfg, spec["generate"]["prompt"], cache_dir)
+                from ..tasks import task_of             # e.g. crops longer than the text
+                task_of(cfg, cache_dir, seed=0)
+                for key in ("generate", "decode_speed"):
+                    if key in spec:
+                        from ..tasks.text import prompt_ids
+                        prompt_ids(cfg, spec[key]["prompt"], cache_dir)
             except ConfigError as e:
                 raise ConfigError(f"{KEY}.{name}", f"run {run.run_id} ({run.label}): {e}") \
                     from None

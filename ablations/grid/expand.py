@@ -19,7 +19,7 @@ from .spec import Experiment, GridError, GridSpec
 @dataclasses.dataclass
 class Cell:
     experiment: str | None
-    values: dict[str, Any]         # axis key -> value as written
+    values: dict[str, Any]         # axis (or tuned) key -> value as written
     bundle: str | None
 
     def describe(self) -> str:
@@ -38,23 +38,27 @@ class Run:
     label: str
     config: dict                   # the resolved config
     experiment: str | None = None
+    variant: str | None = None     # the label without the tuned keys (tuned grids only)
 
     def manifest_entry(self) -> dict:
         entry = {"run_id": self.run_id, "seed": self.seed, "axes": self.axes,
                  "bundle": self.bundle, "label": self.label}
         if self.experiment is not None:
             entry["experiment"] = self.experiment
+        if self.variant is not None:
+            entry["variant"] = self.variant
         return entry
 
 
 def cells(grid: GridSpec, pruned: bool = True) -> list[tuple[Experiment, Cell]]:
-    """Per experiment, the cartesian product of its axes (times its bundles), minus its
-    `exclude` matches."""
+    """Per experiment, the cartesian product of its axes and tuned settings (times its
+    bundles), minus its `exclude` matches."""
     out = []
     for exp in grid.experiments:
-        for values in itertools.product(*exp.axes.values()):
+        swept = exp.swept
+        for values in itertools.product(*swept.values()):
             for bundle in list(exp.bundles) or [None]:
-                cell = Cell(exp.name, dict(zip(exp.axes, values)), bundle)
+                cell = Cell(exp.name, dict(zip(swept, values)), bundle)
                 if not pruned or not any(matches(exp, cell, s) for s in exp.exclude):
                     out.append((exp, cell))
     if not out:
@@ -119,13 +123,20 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
                                    cache_dir)
             except ConfigError as e:
                 raise GridError(grid.path, f"{cell.describe()}: {e}") from None
+            if exp.tune and not resolved["train"].get("test_batches"):
+                raise GridError(grid.path, f"{cell.describe()}: tune: the tuned comparison "
+                                "is reported on a test split; set train.test_batches (e.g. "
+                                "16) in base")
             rid = run_id(resolved)
             if rid not in runs:
                 axes = {k: resolved[k.split(".")[0]].get(k.split(".", 1)[1])
                         for k in cell.values}
+                plain = {k: v for k, v in axes.items() if k not in exp.tune}
                 runs[rid] = Run(rid, seed, axes, cell.bundle,
                                 label(axes, cell.bundle, cell.experiment), resolved,
-                                cell.experiment)
+                                cell.experiment,
+                                label(plain, cell.bundle, cell.experiment) if exp.tune
+                                else None)
     return list(runs.values())
 
 

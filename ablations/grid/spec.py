@@ -8,7 +8,10 @@ same grid: `smoke` (tiny, for CI; also written as a top-level `smoke:`) and `gpu
 needs more than one setting splits into named `experiments`, each a task/base/axes/...
 of its own merged over the top-level ones; checks and plots select one with
 `experiment: NAME`. `match: {params: N, by: model.d_model}` solves each cell's width so
-that every cell has about N parameters (see budget.py).
+that every cell has about N parameters (see budget.py). `tune: {train.lr: [...]}` sweeps
+settings that are not the claim's: every cell is trained at each value, and the report
+compares the cells each at its best value, chosen on the validation split and reported
+on the test split (report/tuning.py).
 """
 from __future__ import annotations
 
@@ -27,9 +30,10 @@ __all__ = ["GridSpec", "GridError", "Experiment", "load", "read_yaml", "SHIPPED"
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
-            "plots", "evaluate", "notes", "workers", "plugins")
+            "plots", "evaluate", "notes", "workers", "plugins", "tune", "chapter",
+            "question")
 # what an experiment may set for itself; everything else is the grid's
-EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match")
+EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match", "tune")
 REQUIRED = ("name", "claim", "task")
 SHIPPED = Path(__file__).resolve().parents[1] / "grids"    # the catalogue's grid files
 
@@ -51,6 +55,12 @@ class Experiment:
     bundles: dict[str, dict]
     exclude: list[dict]
     match: dict | None
+    tune: dict[str, list] = dataclasses.field(default_factory=dict)   # swept, then chosen
+
+    @property
+    def swept(self) -> dict[str, list]:
+        """The axes and the tuned settings: everything a cell's runs are expanded over."""
+        return {**self.axes, **self.tune}
 
 
 @dataclasses.dataclass
@@ -95,6 +105,12 @@ class GridSpec:
         return self.spec.get("plots") or []
 
     @property
+    def chapter(self) -> int | None:
+        """The claim's number in the Transformer story (docs/catalogue.md): REPORT.md's
+        order."""
+        return self.spec.get("chapter")
+
+    @property
     def workers(self) -> int | None:
         """The most runs at once this grid allows (timing grids: 1)."""
         return self.spec.get("workers")
@@ -110,6 +126,11 @@ class GridSpec:
         return self.spec.get("evaluate") or {}
 
     @property
+    def tuned(self) -> bool:
+        """Does any experiment sweep settings to compare its cells at their best?"""
+        return any(e.tune for e in self.experiments)
+
+    @property
     def baseline(self) -> dict | None:
         return self.spec.get("baseline")
 
@@ -117,7 +138,8 @@ class GridSpec:
     def experiments(self) -> list[Experiment]:
         s = self.spec
         top = Experiment(None, s["task"], s.get("base") or {}, s.get("axes") or {},
-                         s.get("bundles") or {}, s.get("exclude") or [], s.get("match"))
+                         s.get("bundles") or {}, s.get("exclude") or [], s.get("match"),
+                         s.get("tune") or {})
         return [top] if not s.get("experiments") else \
             [merged(top, name, part or {}) for name, part in s["experiments"].items()]
 
@@ -125,7 +147,8 @@ class GridSpec:
 def merged(top: Experiment, name: str, part: dict) -> Experiment:
     """An experiment's own settings over the grid's. Its task replaces the grid's when it
     names another task (their fields differ), else updates it; base merges per section;
-    axes and bundles add to the grid's (the experiment's win); exclude adds up."""
+    axes and bundles add to the grid's (the experiment's win); exclude adds up; match and
+    tune replace the grid's."""
     task = as_task(part.get("task")) or {}
     if task.get("name", top.task.get("name")) == top.task.get("name"):
         task = {**top.task, **task}
@@ -134,7 +157,7 @@ def merged(top: Experiment, name: str, part: dict) -> Experiment:
     return Experiment(name, task, base, {**top.axes, **(part.get("axes") or {})},
                       {**top.bundles, **(part.get("bundles") or {})},
                       list(top.exclude) + list(part.get("exclude") or []),
-                      part.get("match", top.match))
+                      part.get("match", top.match), part.get("tune", top.tune) or {})
 
 
 def as_task(task: Any) -> Any:

@@ -21,8 +21,13 @@ def check_spec(grid: GridSpec) -> None:
     if not isinstance(s["name"], str) or not _NAME.fullmatch(s["name"]):
         raise ConfigError("name", f"must be a folder-safe name (letters, digits, _ . -), "
                           f"got {s['name']!r}")
-    for key in ("claim", "published", "notes"):
+    for key in ("claim", "published", "notes", "question"):
         expect(s.get(key, ""), str, key, "a string")
+    chapter = s.get("chapter")
+    if chapter is not None and (isinstance(chapter, bool) or not isinstance(chapter, int)
+                                or chapter < 1):
+        raise ConfigError("chapter", f"expected the claim's number (a positive integer), "
+                          f"got {chapter!r}")
     parts = {None: s}
     if s.get("experiments") is not None:
         exps = expect(s["experiments"], dict, "experiments", "a mapping of name: settings")
@@ -47,9 +52,13 @@ def check_spec(grid: GridSpec) -> None:
                 if k in exp.axes:
                     raise ConfigError("bundles", f"{k} is also an axis; a cell cannot "
                                       "take both (drop it from one of them)")
-        if exp.match and exp.match["by"] in exp.axes:
+        if exp.match and exp.match["by"] in exp.swept:
             raise ConfigError("match.by", f"{exp.match['by']} is also an axis: a matched "
                               "width cannot vary by hand too")
+        for key in exp.tune:
+            if key in exp.axes or any(key in b for b in exp.bundles.values()):
+                raise ConfigError("tune", f"{key} is also an axis or in a bundle: a setting "
+                                  "is either the claim's (axes) or tuned per cell (tune)")
     scales = expect(s.get("scales") or {}, dict, "scales", "a mapping of name: overrides")
     if "smoke" in scales and s.get("smoke") is not None:
         raise ConfigError("scales.smoke", "given twice: as smoke: and as scales.smoke")
@@ -97,13 +106,10 @@ def _check_part(prefix: str, part: dict) -> None:
         expect(values or {}, dict, f"{prefix}base.{section}", "a mapping of fields")
     axes = expect(part.get("axes") or {}, dict, f"{prefix}axes",
                   "a mapping of section.field: [values]")
-    for key, values in axes.items():
-        _key(f"{prefix}axes", key)
-        if not expect(values, list, f"{prefix}axes.{key}", "a list of values"):
-            raise ConfigError(f"{prefix}axes.{key}", "empty axis: list at least one value")
-        for i, v in enumerate(values):
-            if any(same_value(v, w) for w in values[:i]):
-                raise ConfigError(f"{prefix}axes.{key}", f"duplicate value {v!r}")
+    _check_values(f"{prefix}axes", axes, least=1)
+    tune = expect(part.get("tune") or {}, dict, f"{prefix}tune",
+                  "a mapping of section.field: [values], e.g. {train.lr: [1e-3, 3e-3]}")
+    _check_values(f"{prefix}tune", tune, least=2)
     bundles = expect(part.get("bundles") or {}, dict, f"{prefix}bundles",
                      "a mapping of name: overrides")
     for name, overrides in bundles.items():
@@ -120,6 +126,18 @@ def _check_part(prefix: str, part: dict) -> None:
     expect(part.get("exclude") or [], list, f"{prefix}exclude", "a list")
     if part.get("match") is not None:
         _check_match(f"{prefix}match", part["match"])
+
+
+def _check_values(where: str, swept: dict, least: int) -> None:
+    """axes / tune: section.field -> a list of at least `least` distinct values."""
+    for key, values in swept.items():
+        _key(where, key)
+        if len(expect(values, list, f"{where}.{key}", "a list of values")) < least:
+            raise ConfigError(f"{where}.{key}", "empty axis: list at least one value"
+                              if least == 1 else f"list at least {least} values to choose from")
+        for i, v in enumerate(values):
+            if any(same_value(v, w) for w in values[:i]):
+                raise ConfigError(f"{where}.{key}", f"duplicate value {v!r}")
 
 
 def _check_match(where: str, match, partial: bool = False) -> None:
@@ -143,8 +161,8 @@ def _check_selectors(grid: GridSpec) -> None:
     """Selectors, plots and checks name cells by what varies: axes, bundle keys,
     'bundle' and 'experiment'; each selector must match at least one cell."""
     exps = grid.experiments
-    keys = {k for e in exps for k in e.axes} | {k for e in exps for b in e.bundles.values()
-                                                 for k in b}
+    keys = {k for e in exps for k in e.swept} | {k for e in exps for b in e.bundles.values()
+                                                  for k in b}
     keys |= {"bundle"} if any(e.bundles for e in exps) else set()
     keys |= {"experiment"} if grid.spec.get("experiments") else set()
     every = cells(grid, pruned=False)
@@ -156,18 +174,43 @@ def _check_selectors(grid: GridSpec) -> None:
     for i, check in enumerate(expect(grid.spec.get("checks") or [], list, "checks", "a list")):
         where = f"checks[{i}]"
         kind = schema.check_entry(where, expect(check, dict, where, "a mapping"), "check")
+        _check_tuned(where, check, grid)
+        if "along" in check:
+            _check_names(f"{where}.along", check["along"], grid, least=2)
         for key in ("where",) + kind.selectors:
             if key in check:
                 _selector(check[key], f"{where}.{key}", keys, every)
     for i, plot in enumerate(expect(grid.spec.get("plots") or [], list, "plots", "a list")):
         where = f"plots[{i}]"
         schema.check_entry(where, expect(plot, dict, where, "a mapping"), "plot")
+        _check_tuned(where, plot, grid)
+        if "evals" in plot:
+            _check_names(f"{where}.evals", plot["evals"], grid, least=1)
         for key in schema.AXIS_KEYS:
             if key in plot:                   # 'label': one bar/curve per variant
                 schema.known_key(f"{where}.{key}", plot[key], sorted(keys | {"label"}))
         if "where" in plot:
             _selector(plot["where"], f"{where}.where", keys, every)
     cells(grid)                                    # everything excluded is an error too
+
+
+def _check_names(where: str, names, grid: GridSpec, least: int) -> None:
+    """A list of the grid's evaluation names (`evaluate:`), at least `least` of them."""
+    valid = list(grid.evaluate)
+    if not isinstance(names, list) or len(names) < least:
+        raise ConfigError(where, f"expected a list of at least {least} evaluation names; "
+                          f"valid: {', '.join(valid) or 'none (the grid has no evaluate:)'}")
+    for name in names:
+        if not (isinstance(name, int) and not isinstance(name, bool)):   # a length: m@L
+            check_known(where, name, valid, "evaluation (or a length)")
+
+
+def _check_tuned(where: str, item: dict, grid: GridSpec) -> None:
+    needs = "tuned" in item or item.get("kind") == "tune"
+    if needs and not grid.tuned:
+        key = "tuned" if "tuned" in item else "kind"
+        raise ConfigError(f"{where}.{key}", "the grid tunes nothing; add tune: "
+                          "{train.lr: [...]} or drop it")
 
 
 def expect(value, typ, where: str, what: str):

@@ -3,8 +3,9 @@ regenerated from stored results in seconds (never trains).
 
 Per grid (results/<grid>/): summary.csv (one row per finished run), aggregate.csv
 (variant x metric: n, mean, std, 95% CI), comparisons.csv (each variant against the
-baseline), NN_<kind>_<metric>.png + .csv per `plots:` entry, verdicts.json and
-README.md. Then results/explainers/ and results/REPORT.md (every grid in the folder).
+baseline), tuning.csv (tuned grids: every variant at every swept value),
+NN_<kind>_<metric>.png + .csv per `plots:` entry, verdicts.json and README.md. Then
+results/explainers/ and results/REPORT.md (every grid in the folder).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import schema, store
-from . import analysis, plots, results as stored, verdicts
+from . import analysis, plots, results as stored, tuning, verdicts
 from .index import report_index
 from .readme import grid_readme
 
@@ -68,7 +69,11 @@ def report_grid(path: Path, problems: list[str] | None = None) -> str:
     """Regenerate everything for one grid; returns a one-line summary. Damaged run files
     are left out and appended to `problems`."""
     grid = stored.load(path)
-    store.atomic_write_text(path / "summary.csv", grid.runs.to_csv(index=False))
+    tuned = tuning.is_tuned(grid)
+    summary = grid.runs if tuned else grid.runs.drop(columns="variant")
+    store.atomic_write_text(path / "summary.csv", summary.to_csv(index=False))
+    if tuned and len(grid.runs):
+        store.atomic_write_text(path / "tuning.csv", tuning.sweep(grid).to_csv(index=False))
     metrics = analysis.primary_metrics(grid) if len(grid.runs) else []
     agg = analysis.aggregate(grid, metrics) if metrics else pd.DataFrame()
     store.atomic_write_text(path / "aggregate.csv", agg.to_csv(index=False))

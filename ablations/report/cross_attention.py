@@ -58,10 +58,9 @@ def load_run(run_dir: Path):
     """(model, task) of a finished run from its model.pt and config; FileNotFoundError
     when the run kept no weights."""
     from .. import store
-    from ..tasks import build_task
+    from ..tasks import task_of
     cfg, model = store.read_model(run_dir)
-    task = build_task(cfg["task"], cfg["train"]["seed"], cfg["model"]["arch"],
-                      store.cache_dir(store.results_of(run_dir)))
+    task = task_of(cfg, store.cache_dir(store.results_of(run_dir)))
     return model, task
 
 

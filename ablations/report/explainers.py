@@ -39,6 +39,16 @@ CAPTIONS = {
 }
 
 
+# the claim (docs/catalogue.md) each explainer illustrates: REPORT.md shows it there
+CHAPTERS = {"sinusoidal_encoding": 5, "attention_entropy_init": 3,
+            "attention_heads_layer": 4, "attention_from_it": 4, "sampling": 10}
+assert set(CHAPTERS) == set(CAPTIONS), "an explainer without its chapter"
+
+
+def chapter(filename: str) -> int | None:
+    return next((c for p, c in CHAPTERS.items() if filename.startswith(p)), None)
+
+
 def figure_order(filename: str) -> tuple:
     """Story order for REPORT.md: encoding, entropy, attention maps, sampling."""
     for i, prefix in enumerate(CAPTIONS):

@@ -11,32 +11,46 @@ from .readme import FOOTER
 
 
 def report_index(results: Path) -> str:
-    """results/REPORT.md from the files each grid's report wrote."""
-    rows, sections = [], []
-    for path in store.find_grids(results):          # by name
-        name = path.name
+    """results/REPORT.md from the files each grid's report wrote, in the story's order
+    (each grid's `chapter:`, then by name), each explainer figure beside its claim."""
+    from .explainers import caption, chapter, figure_order
+    figs = sorted((results / "explainers").glob("*.png"), key=lambda f: figure_order(f.name)) \
+        if (results / "explainers").is_dir() else []
+    grids = []
+    for path in store.find_grids(results):
         try:
-            manifest = store.read_manifest(path)
+            grids.append((path, store.read_manifest(path)))
         except store.Unreadable:                     # `ablate report` names it already
             continue
+    grids.sort(key=lambda g: ((g[1].get("spec") or {}).get("chapter") or 10 ** 6, g[0].name))
+    rows, sections, placed = [], [], set()
+    for path, manifest in grids:
+        name = path.name
         spec = manifest.get("spec") or {}
+        number = spec.get("chapter")
         vfile = path / "verdicts.json"
         vlist = _read_or(vfile, store.read_json, [])
         n_runs = len(_read_or(path / "summary.csv", pd.read_csv, ()))
         tally = ", ".join(f"{sum(v['verdict'] == k for v in vlist)} {verdicts.WORDS[k].lower()}"
                           for k in verdicts.VERDICTS if any(v["verdict"] == k for v in vlist))
         claim = str(manifest.get("claim") or spec.get("claim") or "").strip()
-        rows.append({"grid": f"[{name}]({name}/README.md)", "runs": n_runs,
+        rows.append({"#": number or "", "grid": f"[{name}]({name}/README.md)", "runs": n_runs,
                      "verdicts": tally or ("not reported yet" if not vfile.is_file()
                                            else "no checks"),
                      "claim": claim if len(claim) < 120 else claim[:117] + "..."})
-        sec = [f"## {name}\n", f"{claim}\n"]
+        question = str(spec.get("question") or "").strip()
+        sec = [f"## {f'{number}. ' if number else ''}{name}"
+               + (f": {question}" if question else "") + "\n", f"{claim}\n"]
         head = (spec.get("plots") or [None])[0]
         if head is not None and (path / f"{plot_data.stem(0, head)}.png").is_file():
             sec.append(f"![{name} headline]({name}/{plot_data.stem(0, head)}.png)\n")
         sec += [f"- {verdicts.in_words(v)}" for v in vlist] or ["*No verdicts.*"]
         sec.append(f"\nFull table, plots and published numbers: [{name}/README.md]"
                    f"({name}/README.md)\n")
+        mine = [f for f in figs if number and chapter(f.name) == number and f not in placed]
+        placed.update(mine)
+        sec += [f"**Explainer: {caption(f.name)}**\n\n![{f.stem}](explainers/{f.name})\n"
+                for f in mine]
         sections.append("\n".join(sec))
     out = ["# Ablation report\n",
            "Each grid tests one claim of the Transformer story over several seeds. A verdict "
@@ -47,12 +61,10 @@ def report_index(results: Path) -> str:
     out.append(pd.DataFrame(rows).to_markdown(index=False) + "\n" if rows
                else "*No grid results yet.*\n")
     out += sections
-    from .explainers import caption, figure_order
-    figs = sorted((results / "explainers").glob("*.png"), key=lambda f: figure_order(f.name)) \
-        if (results / "explainers").is_dir() else []
-    if figs:
+    rest = [f for f in figs if f not in placed]
+    if rest:
         out.append("## Explainer figures\n")
-        out += [f"### {caption(f.name)}\n\n![{f.stem}](explainers/{f.name})\n" for f in figs]
+        out += [f"### {caption(f.name)}\n\n![{f.stem}](explainers/{f.name})\n" for f in rest]
     return "\n".join(out) + FOOTER
 
 

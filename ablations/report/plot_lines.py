@@ -138,3 +138,44 @@ def extrapolation(grid, runs, plot):
     ax.set_title(f"Length extrapolation: {metric_label(metric)}\n(mean over seeds; "
                  "error bars: 95% CI; missing point = not evaluable)")
     return table, fig
+
+
+def layers(grid, runs, plot):
+    """`<metric>/layer<i>` against the layer index i, one line per hue; `<metric>@init`
+    reads step 0 (the untrained model), plain `<metric>` the last logged step."""
+    metric, hue = plot["metric"], plot.get("hue") or "label"
+    base, at_init = (metric[:-5], True) if metric.endswith("@init") else (metric, False)
+    names = values(runs, hue).set_axis(runs["run_id"])
+    rows = []
+    i = 0
+    while True:
+        curves = load_curves(grid, f"{base}/layer{i}", runs)
+        curves = curves[np.isfinite(curves["value"].astype(float))]
+        if curves.empty:
+            break
+        pick = curves.groupby("run_id")["step"].transform("min" if at_init else "max")
+        last = curves[curves["step"] == pick].drop_duplicates("run_id", keep="last")
+        for h in order(grid, hue, names.unique()):
+            ids = names[names.map(lambda v, h=h: same_value(v, h))].index
+            sub = last[last["run_id"].isin(ids)]
+            seeds = runs.set_index("run_id").loc[sub["run_id"], "seed"]
+            s = describe(pd.Series(sub["value"].to_numpy(), index=seeds.to_numpy())
+                         .groupby(level=0).mean())
+            rows.append({hue: h, "layer": i, "n": s.n, "mean": s.mean, "std": s.std,
+                         "ci95_low": s.ci_low, "ci95_high": s.ci_high})
+        i += 1
+    if not rows:
+        raise SkipPlot(f"no {base}/layer<i> rows in any metrics.csv")
+    table = pd.DataFrame(rows)
+    groups = [(str(h), table[table[hue].map(lambda v, h=h: same_value(v, h))]
+               .assign(x=lambda d: d["layer"]).dropna(subset=["mean"]))
+              for h in order(grid, hue, table[hue])]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    band_lines(ax, groups, "layer (input -> output)", metric_label(base),
+               {**plot, "logx": False})
+    ax.set_xticks(sorted(table["layer"].unique()))
+    ax.legend(title=key_label(hue), fontsize=8)
+    when = "at initialisation (step 0)" if at_init else "at the last logged step"
+    ax.set_title(f"{metric_label(base)} per layer {when}\n(mean over seeds; error bars: "
+                 "95% CI)")
+    return table, fig

@@ -6,6 +6,9 @@ axis key (``model.pos``, ``bundle``, ...), every metric, the run's cost and a
 ``diverged`` 0/1 column. Keys that plots or checks mention but that are not axes (e.g.
 ``model.d_model`` set through a bundle) are read from each run's stored config.
 
+A metric a check or plot names that result.json lacks is read from metrics.csv: its last
+logged value, or with the suffix ``@init`` its value at step 0 (``grad_norm@init``).
+
 A run without result.json is unfinished: skipped and counted. A damaged result.json or
 metrics.csv is skipped too and named in `GridResults.problems`, so the report covers the
 rest and says what it left out.
@@ -117,7 +120,9 @@ def load(path: Path) -> GridResults:
             problems.append(str(e))
             continue
         label = entry.get("label") or _label(entry)
-        row = {"run_id": entry["run_id"], "label": label, "experiment": entry.get("experiment"),
+        row = {"run_id": entry["run_id"], "label": label,
+               "variant": entry.get("variant") or label,     # tuned grids: label minus tune
+               "experiment": entry.get("experiment"),
                "bundle": entry.get("bundle"),
                "seed": entry.get("seed", get_path(res, "config.train.seed")),
                "status": res.get("status", "ok"), "reason": res.get("reason")}
@@ -138,7 +143,7 @@ def load(path: Path) -> GridResults:
         row["diverged"] = int(row["status"] == "diverged")
         configs[entry["run_id"]] = res.get("config") or {}
         rows.append(row)
-    base = ["run_id", "label"] + (["experiment"] if "experiment" in axes else []) + \
+    base = ["run_id", "label", "variant"] + (["experiment"] if "experiment" in axes else []) + \
         ["bundle", "seed", "status", "reason"]
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(
         base + [a for a in axes if a not in ("bundle", "experiment")] + metrics + COST
@@ -154,7 +159,7 @@ def load(path: Path) -> GridResults:
                        configs, axes, metrics, list(dict.fromkeys(frame["label"].tolist())),
                        len(entries), unfinished, problems)
     for m in _logged_only(spec, frame):            # a check on a metrics.csv-only metric
-        vals = [_last_logged(grid, r, m) for r in frame["run_id"]]
+        vals = [logged_value(grid, r, m) for r in frame["run_id"]]
         if any(math.isfinite(v) for v in vals):
             frame[m] = vals
             metrics.append(m)
@@ -181,13 +186,20 @@ def read_curves(grid: GridResults, run_id: str) -> pd.DataFrame | None:
         return None
 
 
-def _last_logged(grid: GridResults, run_id: str, metric: str) -> float:
-    """The value of `metric` at the last step it was logged (NaN if never)."""
+INIT = "@init"      # metric@init: its value at step 0, before any update
+
+
+def logged_value(grid: GridResults, run_id: str, metric: str) -> float:
+    """The value of `metric` at the last step it was logged, or for `<m>@init` the value
+    of <m> at the first (the untrained model's); NaN if never logged."""
     df = read_curves(grid, run_id)
     if df is None:
         return math.nan
-    df = df[df["metric"] == metric]
-    return float(df.loc[df["step"].idxmax(), "value"]) if len(df) else math.nan
+    first = metric.endswith(INIT)
+    df = df[df["metric"] == (metric[:-len(INIT)] if first else metric)]
+    if not len(df):
+        return math.nan
+    return float(df.loc[df["step"].idxmin() if first else df["step"].idxmax(), "value"])
 
 
 def _label(entry: dict) -> str:

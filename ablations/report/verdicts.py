@@ -24,6 +24,11 @@ kind `threshold` — `select: SEL` with `below: X` and/or `above: X`: the 95% CI
 kind `best` — `best: SEL`, `better`, optional `min_effect`: runs are grouped by the
   values of the selector's keys; the selected group is compared (as above) with every
   other group.
+kind `trend` — `along: [NAME, ...]` (evaluation names), `better`, optional `select`
+  and `min_effect`: metric@NAME should get better from each NAME to the next (e.g.
+  distinct_2 rising with temperature); every consecutive pair is judged as a compare.
+On a tuned grid (`tune:`) a check reads each variant's runs at its chosen values
+(report/tuning.py) unless it says `tuned: false`.
 Combining parts (each / best): supported when all parts are, not_supported when any is,
 else inconclusive. A check whose runs or metric are missing is inconclusive and says why.
 """
@@ -35,7 +40,8 @@ import pandas as pd
 
 from .. import schema
 from .analysis import describe, difference, per_seed, select
-from .results import GridResults, usable
+from .results import GridResults
+from .tuning import runs_for
 from .stats import Diff, seeds_needed
 
 VERDICTS = ("supported", "not_supported", "inconclusive")
@@ -102,8 +108,8 @@ def evaluate(check: dict, grid: GridResults) -> dict:
     out = {"claim": claim, "metric": metric}
     try:
         out["kind"] = kind = schema.check_kind(check)
-        runs = usable(grid.runs)
-        if metric not in runs.columns:
+        runs = runs_for(grid, check)
+        if kind != "trend" and metric not in runs.columns:
             raise LookupError(f"metric {metric!r} is not in the stored results")
         runs = runs[select(runs, check.get("where"))]
         verdict, evidence = JUDGES[kind](check, runs, metric)
@@ -200,12 +206,34 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
     return combine(verdicts), head + _join(texts, min_eff)
 
 
+def _trend(check: dict, runs: pd.DataFrame, metric: str):
+    better, min_eff = _better(check), float(check.get("min_effect", 0.0))
+    sub = runs[select(runs, check.get("select"))]
+    if sub.empty:
+        raise LookupError(f"no finished runs match {describe_selector(check.get('select'))}")
+    cols = [f"{metric}@{name}" for name in check["along"]]
+    gone = [c for c in cols if c not in sub.columns]
+    if gone:
+        raise LookupError(f"metric {gone[0]!r} is not in the stored results")
+    verdicts, texts = [], []
+    for a, b in zip(cols, cols[1:]):
+        d = difference(per_seed(sub, b), per_seed(sub, a))
+        verdicts.append(judge(d, better, min_eff))
+        texts.append(f"{a.split('@', 1)[1]} {fmt(d.b.mean)} -> {b.split('@', 1)[1]} "
+                     f"{fmt(d.a.mean)}: {d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, "
+                     f"{fmt(d.ci_high)}] -> {verdicts[-1]}"
+                     + (power_note(d, min_eff) if verdicts[-1] == "inconclusive"
+                        and d.n >= 2 else ""))
+    head = f"{better} is better along {', '.join(map(str, check['along']))} (paired by seed); "
+    return combine(verdicts), head + _join(texts, min_eff)
+
+
 def _join(texts: list[str], min_eff: float) -> str:
     tail = f" (minimum effect {fmt(min_eff)})" if min_eff else ""
     return "; ".join(texts) + tail + "."
 
 
-JUDGES = {"compare": _compare, "threshold": _threshold, "best": _best}
+JUDGES = {"compare": _compare, "threshold": _threshold, "best": _best, "trend": _trend}
 assert set(JUDGES) == set(schema.CHECK_KINDS), "a check kind without its judge"
 
 

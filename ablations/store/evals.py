@@ -44,6 +44,7 @@ def eval_is_current(run_path: Path, name: str, spec: dict) -> bool:
 
 
 def eval_metrics(evals: dict[str, dict]) -> dict[str, Any]:
-    """{<metric>@<NAME>: value}: the report's columns."""
-    return {f"{k}@{name}": math.nan if v is None else v
+    """{<metric>@<NAME>: value}: the report's columns. A metric that names its own length
+    (`tps_cache@256`, from a decode_speed evaluation) keeps its name."""
+    return {k if "@" in k else f"{k}@{name}": math.nan if v is None else v
             for name, data in evals.items() for k, v in (data.get("metrics") or {}).items()}

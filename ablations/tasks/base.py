@@ -61,10 +61,12 @@ class Task:
     train_defaults: dict[str, Any] = {}  # TrainConfig deltas (steps, lr, batch size, ...)
     measures: bool = False               # True: measured, not trained (see measure.py)
 
-    def __init__(self, params: TaskParams, seed: int, arch: str, cache_dir: Path | None = None):
+    def __init__(self, params: TaskParams, seed: int, arch: str, cache_dir: Path | None = None,
+                 test_split: bool = False):
         self.params = params
         self.seed = seed
         self.arch = arch
+        self.test_split = test_split         # hold out a test split beside val (text halves it)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if arch not in self.archs:
             raise ConfigError("model.arch", f"task {params.name!r} does not suit arch {arch!r}; "
@@ -96,7 +98,8 @@ class Task:
         return type(self).vocab_size_for(self.params, self.cache_dir)
 
     def make_batch(self, gen: torch.Generator, batch_size: int, split: str) -> dict:
-        """One batch drawn with `gen` (a CPU generator); split is 'train' or 'val'."""
+        """One batch drawn with `gen` (a CPU generator); split is 'train', 'val' or
+        'test' (a generated task draws every split alike: the generator differs)."""
         raise NotImplementedError
 
     # -- shared machinery ---------------------------------------------------------
@@ -107,10 +110,12 @@ class Task:
         batch = self.make_batch(self.generator("train", step, rank), batch_size, "train")
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
-    def val_sets(self, n_batches: int, batch_size: int, device) -> dict[str, list[dict]]:
-        """Fixed evaluation sets: '' is the main one; '@L' keys evaluate other lengths."""
+    def val_sets(self, n_batches: int, batch_size: int, device,
+                 split: str = "val") -> dict[str, list[dict]]:
+        """Fixed evaluation sets of `split` ('val', or 'test' when the task holds one out):
+        '' is the main one; '@L' keys evaluate other lengths."""
         return {"": [{k: v.to(device) for k, v in
-                      self.make_batch(self.generator("val", i), batch_size, "val").items()}
+                      self.make_batch(self.generator(split, i), batch_size, split).items()}
                      for i in range(n_batches)]}
 
     def metrics(self, logits: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
@@ -133,9 +138,18 @@ def stable_seed(*key) -> int:
     return int.from_bytes(hashlib.sha256(repr(key).encode()).digest()[:8], "little") >> 1
 
 
-def build_task(params: dict, seed: int, arch: str, cache_dir: Path | None = None) -> Task:
+def build_task(params: dict, seed: int, arch: str, cache_dir: Path | None = None,
+               test_split: bool = False) -> Task:
     cls = TASKS.get(params["name"])
-    return cls(make_params(cls, params), seed, arch, cache_dir)
+    return cls(make_params(cls, params), seed, arch, cache_dir, test_split)
+
+
+def task_of(resolved: dict, cache_dir: Path | None = None, seed: int | None = None) -> Task:
+    """The task a resolved run config trains on (with a test split when it scores one)."""
+    train = resolved["train"]
+    return build_task(resolved["task"], train["seed"] if seed is None else seed,
+                      resolved["model"]["arch"], cache_dir,
+                      test_split=bool(train.get("test_batches")))
 
 
 def make_params(cls, params: dict):

@@ -74,8 +74,8 @@ class Disambiguate(Task):
     # bidirectional: 0.99 by 400 steps, 0.999 at 500 (length 16, SMALL, 3 seeds)
     train_defaults = {"steps": 500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
 
-    def __init__(self, params, seed, arch, cache_dir=None):
-        super().__init__(params, seed, arch, cache_dir)
+    def __init__(self, params, seed, arch, cache_dir=None, test_split=False):
+        super().__init__(params, seed, arch, cache_dir, test_split)
         self.table = self.table_for(params)
 
     @staticmethod

@@ -256,8 +256,8 @@ class Translate(Task):
     model_defaults = SMALL
     train_defaults = {"steps": 800, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
 
-    def __init__(self, params, seed, arch, cache_dir=None):
-        super().__init__(params, seed, arch, cache_dir)
+    def __init__(self, params, seed, arch, cache_dir=None, test_split=False):
+        super().__init__(params, seed, arch, cache_dir, test_split)
         self.lexicon = self.lexicon_for(params)
         self.order = self.order_for(params)
 

@@ -1,7 +1,8 @@
 """Real text: causal language modelling (`lm`) and BERT-style masked LM (`mlm`).
 
 Train batches are random crops of the train split; validation uses evenly spaced
-crops of the val split (the last 10% of the text), the same for every seed. `lm`
+crops of the held-out split (the last 10% of the text), the same for every seed. A run
+with a test split (train.test_batches > 0) halves the held-out text: val, then test. `lm`
 adds one validation set per `eval_lengths` entry (key "@L") for length extrapolation.
 
 Learned positions: `check_config` rejects seq_len beyond the table, but not longer
@@ -42,18 +43,29 @@ class TextParams(TaskParams):
 class TextTask(Task):
     window_extra = 0    # tokens a crop needs beyond the model's input length
 
-    def __init__(self, params, seed, arch, cache_dir=None):
-        super().__init__(params, seed, arch, cache_dir)
+    def __init__(self, params, seed, arch, cache_dir=None, test_split=False):
+        super().__init__(params, seed, arch, cache_dir, test_split)
         self.corpus = load_corpus(params.source, params.tokenizer, params.vocab_size, cache_dir)
         self.n_train = self.corpus.n_train
         self.n_val = len(self.corpus.tokens) - self.n_train
         self._vocab_size = type(self).vocab_size_for(params, cache_dir)
+        held = min(self.region(s)[1] for s in (("val", "test") if test_split else ("val",)))
         for field, length in self.val_lengths().values():
             need = length + self.window_extra
-            if self.n_val < need or self.n_train < need:
+            if held < need or self.n_train < need:
                 raise ConfigError(f"task.{field}", f"crops of {length} tokens do not fit the "
-                                  f"corpus (train {self.n_train}, val {self.n_val} tokens); "
+                                  f"corpus (train {self.n_train}, held-out {held} tokens); "
                                   "use a shorter length or a larger source")
+
+    def region(self, split: str) -> tuple[int, int]:
+        """(first token, number of tokens) of a split. The held-out tail is all val, or
+        with a test split its first half val and its second half test."""
+        if split == "train":
+            return 0, self.n_train
+        half = self.n_val // 2 if self.test_split else self.n_val
+        if split == "val":
+            return self.n_train, half
+        return self.n_train + half, self.n_val - half
 
     @property
     def vocab_size(self) -> int:
@@ -81,18 +93,19 @@ class TextTask(Task):
 
     def make_batch(self, gen, batch_size, split, length=None):
         length = length or self.params.seq_len
-        lo, n = (0, self.n_train) if split == "train" else (self.n_train, self.n_val)
+        lo, n = self.region(split)
         starts = lo + torch.randint(0, n - length - self.window_extra + 1, (batch_size,),
                                     generator=gen)
         return self.crops_to_batch(self.windows(starts, length), gen)
 
-    def val_sets(self, n_batches, batch_size, device):
+    def val_sets(self, n_batches, batch_size, device, split="val"):
+        lo, n = self.region(split)
         out = {}
         for key, (_, length) in self.val_lengths().items():
-            last = self.n_val - length - self.window_extra
-            starts = self.n_train + torch.linspace(0, last, n_batches * batch_size).long()
+            last = n - length - self.window_extra
+            starts = lo + torch.linspace(0, last, n_batches * batch_size).long()
             out[key] = [{k: v.to(device) for k, v in self.crops_to_batch(
-                            self.windows(chunk, length), self.generator("val", key, i)).items()}
+                            self.windows(chunk, length), self.generator(split, key, i)).items()}
                         for i, chunk in enumerate(starts.split(batch_size))]
         return out
 

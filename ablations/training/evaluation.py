@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from transformer.attention import Attention
 from transformer.inspect import entropy_fraction, record_attention, row_entropy
 from transformer.model import SequenceModel
 
@@ -16,10 +17,12 @@ Batch = dict[str, torch.Tensor]
 
 
 @torch.no_grad()
-def evaluate(model: SequenceModel, task, val_sets: dict[str, list[Batch]]) -> dict[str, float]:
+def evaluate(model: SequenceModel, task, val_sets: dict[str, list[Batch]],
+             prefix: str = "val") -> dict[str, float]:
     """Mean of each task metric over every val set: val_<m> and val_<m>@<L> for the set
-    keyed '@<L>' ('' is the main set). A set the model cannot run (e.g. a learned PE
-    asked past its table) gives val_error@<L> with the message instead. `model` may be
+    keyed '@<L>' ('' is the main set); `prefix` 'test' names the test split's. A set the
+    model cannot run (e.g. a learned PE asked past its table) gives val_error@<L> with
+    the message instead. `model` may be
     compiled; it runs in eval mode and gets its mode back."""
     was_training = model.training
     model.eval()
@@ -31,10 +34,10 @@ def evaluate(model: SequenceModel, task, val_sets: dict[str, list[Batch]]) -> di
                 for k, v in task.metrics(model(*model.inputs(batch)), batch).items():
                     sums[k] = sums.get(k, 0.0) + float(v)
         except ValueError as e:
-            out[f"val_error{suffix}"] = str(e)
+            out[f"{prefix}_error{suffix}"] = str(e)
             continue
         for k, v in sums.items():
-            out[f"val_{k}{suffix}"] = v / len(batches)
+            out[f"{prefix}_{k}{suffix}"] = v / len(batches)
     model.train(was_training)
     return out
 
@@ -43,7 +46,8 @@ def evaluate(model: SequenceModel, task, val_sets: dict[str, list[Batch]]) -> di
 def attention_diagnostics(model: SequenceModel, batch: Batch) -> dict[str, float]:
     """Attention entropy per attention layer on one batch, in nats and as a fraction of
     the uniform distribution's (1.0 = uniform, 0 = one-hot: saturated), plus the mean
-    fraction over layers. Empty for a model without attention. `model` must be the
+    fraction over layers, and the logit scale relative to 1/sqrt(d_k) (attn_scale_rel).
+    Empty for a model without attention. `model` must be the
     uncompiled network: recording runs the explicit attention path."""
     was_training = model.training
     model.eval()
@@ -57,6 +61,11 @@ def attention_diagnostics(model: SequenceModel, batch: Batch) -> dict[str, float
     if maps:
         out["attn_entropy_frac"] = sum(out[f"attn_entropy_frac/layer{i}"]
                                        for i in range(len(maps))) / len(maps)
+        # the logit scale in units of the paper's 1/sqrt(d_k): 1 for sqrt, sqrt(d_k)
+        # unscaled, 1/sqrt(d_k) for 1/d_k, and where a learned temperature went
+        layers = [m for m in model.modules() if isinstance(m, Attention)]
+        out["attn_scale_rel"] = sum(float(m.scale.effective().mean()) * m.head_dim ** 0.5
+                                    for m in layers) / len(layers)
     return out
 
 

@@ -14,14 +14,13 @@ from .device import device_usage, pick_device
 def measure_in_dir(run_dir: Path, resolved: dict) -> dict:
     import torch
 
-    from ..tasks import build_task
+    from ..tasks import task_of
 
     cfg = train_config(resolved)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.accelerator)
-    task = build_task(resolved["task"], cfg.seed, resolved["model"]["arch"],
-                      store.cache_dir(store.results_of(run_dir)))
+    task = task_of(resolved, store.cache_dir(store.results_of(run_dir)))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     out = task.measure(model_config(resolved), cfg, device)
     peak, name = device_usage(device)

@@ -130,7 +130,8 @@ class AblationModule(L.LightningModule):
             return
         last = step == self.cfg.steps
         if step % self.cfg.eval_every == 0 or last:
-            self._timed_eval(step, diagnostics=step % self.cfg.diag_every == 0 or last)
+            self._timed_eval(step, diagnostics=step % self.cfg.diag_every == 0 or last,
+                             test=last and self.cfg.test_batches > 0)
         if self.run_dir is not None and step % self.cfg.ckpt_every == 0 and not last:
             save_checkpoint_atomically(self.trainer, store.checkpoint_path(self.run_dir))
 
@@ -138,10 +139,13 @@ class AblationModule(L.LightningModule):
         if self.global_step == 0:                      # the untrained model, for reference
             self._timed_eval(0)
 
-    def _timed_eval(self, step, diagnostics=True):
+    def _timed_eval(self, step, diagnostics=True, test=False):
         t = time.perf_counter()
         with self.trainer.precision_plugin.forward_context():
             self.last_eval = evaluate(self.net, self.task, self.val_sets())
+            if test:       # scored once, on the final weights: never used to choose anything
+                self.last_eval.update(evaluate(self.net, self.task, self.task.val_sets(
+                    self.cfg.test_batches, self.cfg.batch_size, self.device, "test"), "test"))
         if diagnostics:
             self.last_eval.update(attention_diagnostics(self.inner, self.val_sets()[""][0]))
         self._write(step, self.last_eval)

@@ -11,7 +11,9 @@ anything runs), build the task with its overrides and the run's seed, and averag
 task's metrics over each of its val sets: the same names as training's final
 evaluation (val_loss, val_acc, val_loss@256, ...); an evaluation without overrides
 (only `generate:`) stores no metrics, they would repeat the run's own. With
-`generate:`, it samples text from a fixed prompt (seeded: reruns write the same).
+`generate:`, it samples text from a fixed prompt (seeded: reruns write the same) and
+scores the samples' diversity and likelihood; with `decode_speed:` it times the KV
+cache against recomputation (decoding.py).
 
 Plain torch, no Lightning: an evaluation costs about a second plus the interpreter.
 """
@@ -89,7 +91,7 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
     """Compute one evaluation of one finished run and store it; returns what it wrote."""
     import torch
 
-    from ..tasks import build_task
+    from ..tasks import task_of
     from .evaluation import evaluate
 
     started = time.time()
@@ -102,41 +104,52 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
         torch.set_num_threads(cfg["train"]["threads"])
     _, net = store.read_model(run_dir, cfg["model"])
     seed = cfg["train"]["seed"]
-    task = build_task(cfg["task"], seed, cfg["model"]["arch"], cache_dir(run_dir))
+    task = task_of(cfg, cache_dir(run_dir))
     out = {"name": name, "spec": spec, "run_id": run_dir.name, "config": cfg, "metrics": {}}
     if any(overrides.values()):     # with none, the metrics would repeat the run's own
         val_sets = task.val_sets(cfg["train"]["eval_batches"], cfg["train"]["batch_size"], "cpu")
         out["metrics"] = evaluate(net, task, val_sets)
     if "generate" in spec:
-        out["samples"] = sample(net, task, cfg, spec["generate"], seed, name)
+        out["samples"], quality = sample(net, task, cfg, spec["generate"], seed, name)
+        out["metrics"].update(quality)
+    if "decode_speed" in spec:
+        from ..tasks.text import prompt_ids
+        from .decoding import decode_speed
+        ids = prompt_ids(cfg, spec["decode_speed"]["prompt"], task.cache_dir)
+        out["metrics"].update(decode_speed(net, torch.tensor([ids], dtype=torch.long),
+                                           spec["decode_speed"]["lengths"]))
     out["wall_s"] = time.time() - started
     out["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     store.write_eval(run_dir, name, out)
     return out
 
 
-def sample(net, task, cfg: dict, generate: dict, seed: int, name: str) -> list[dict]:
-    """Seeded samples from the prompt. A causal model decodes with its KV cache; a
-    bidirectional one recomputes the whole prefix each step (its last position never
-    sees past the end, so what it generates is what it can honestly predict)."""
+def sample(net, task, cfg: dict, generate: dict, seed: int,
+           name: str) -> tuple[list[dict], dict[str, float]]:
+    """Seeded samples from the prompt, and their diversity and quality (decoding.py). A
+    causal model decodes with its KV cache; a bidirectional one recomputes the whole
+    prefix each step (its last position never sees past the end, so what it generates is
+    what it can honestly predict)."""
     import torch
 
     from ..tasks.base import stable_seed
     from ..tasks.text import prompt_ids
+    from .decoding import sample_metrics
     g = evalspec.generation(generate)
     ids = torch.tensor([prompt_ids(cfg, g["prompt"], task.cache_dir)], dtype=torch.long)
     gen = torch.Generator().manual_seed(stable_seed("posthoc", name, seed))
     use_cache = bool(cfg["model"].get("causal", True))
-    out = []
+    out, made = [], []
     for _ in range(g["samples"]):
         try:
             tokens = net.generate(ids, g["max_new_tokens"], temperature=g["temperature"],
                                   top_k=g["top_k"], top_p=g["top_p"], use_cache=use_cache,
                                   generator=gen)
             out.append({"prompt": g["prompt"], "text": task.decode(tokens[0, ids.shape[1]:])})
+            made.append(tokens)
         except ValueError as e:               # e.g. past a learned PE table
             out.append({"prompt": g["prompt"], "text": "", "error": str(e)})
-    return out
+    return out, (sample_metrics(net, ids, made) if made else {})
 
 
 if __name__ == "__main__":                     # python -m ablations.training.posthoc RUN_DIR

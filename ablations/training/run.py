@@ -113,7 +113,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         from .loggers import make_logger
         from .module import AblationModule
         from .checkpoint import checkpoint_step
-        from ..tasks import build_task
+        from ..tasks import task_of
 
     quiet_lightning()
     cfg = resolved["train"]
@@ -122,8 +122,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     ckpt = store.checkpoint_path(run_dir)
     resume_step = checkpoint_step(ckpt)
-    task = build_task(resolved["task"], cfg["seed"], resolved["model"]["arch"],
-                      store.cache_dir(store.results_of(run_dir)))
+    task = task_of(resolved, store.cache_dir(store.results_of(run_dir)))
     module = AblationModule(resolved, task, run_dir, resume_step)
     trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir))
     (run_dir / store.SUMMARY).unlink(missing_ok=True)
