@@ -29,8 +29,9 @@ class AttentionScale(nn.Module):
     Protocol: built as Cls(cfg); `forward(q) -> (q, scale)` with q (B, H, T, hd).
     Attention computes softmax((q' k^T) * scale) with the returned q' and scale, so a
     variant may either return a float factor (folded into the kernel, free) or
-    rescale q itself and return 1.0 (per-head or learned temperatures). Subclasses
-    with a fixed factor only define `factor(d_k)`. Optional class attributes:
+    rescale q itself and return 1.0 (per-head or learned temperatures); `effective()`
+    returns the factor the logits get (diagnostics read it). Subclasses with a fixed
+    factor only define `factor(d_k)`. Optional class attributes:
     `ignores` and `check_config(cfg)` (see registry.py).
     """
 
@@ -44,6 +45,11 @@ class AttentionScale(nn.Module):
 
     def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, float]:
         return q, self.value
+
+    def effective(self) -> torch.Tensor:
+        """The factor each head's logits get, (H,) or a scalar tensor: what a learned
+        temperature converged to, in the same units as the fixed ones."""
+        return torch.tensor(self.value)
 
 
 @ATTN_SCALE.register("sqrt")
@@ -74,6 +80,9 @@ class LearnedScale(nn.Module):
 
     def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, float]:   # q: (B, H, T, hd)
         return q * self.log_scale.exp().view(1, -1, 1, 1).to(q.dtype), 1.0
+
+    def effective(self) -> torch.Tensor:
+        return self.log_scale.detach().exp()
 
 
 # -- masks -----------------------------------------------------------------------------
