@@ -21,6 +21,7 @@ COMMANDS = {
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
     "_evaluate": ("ablations.training.posthoc", None),  # internal: post-hoc evaluations
+    "_worker": ("ablations.grid.worker", None),    # internal: a slot's persistent worker
 }
 
 

@@ -1,4 +1,9 @@
-"""The slot pool: one subprocess per run, each slot pinned to a CPU share or to GPUs.
+"""The slot pool: one process per run, each slot pinned to a CPU share or to GPUs.
+
+By default each slot keeps a persistent worker (worker.py) that has imported torch and
+Lightning once and forks a child per run; a run that starts processes of its own
+(several devices, DDP) or the test hook ABLATE_RUN_ONE_CMD gets a fresh interpreter
+instead (`ablate _run_one RUN_DIR`), as does every run with `--fresh-processes`.
 
 A child that crashes without writing result.json (killed, segfault, import error) is
 recorded here as failed, with its exit status and the tail of its stderr, so one bad run
@@ -147,15 +152,53 @@ class Child:
     started: float
 
 
-def launch(run_dir: Path, overlay: dict, plugins: list[str]) -> Child:
+def launch(run_dir: Path, overlay: dict, plugins: list[str], worker=None) -> Child:
+    """Start one run: forked by the slot's worker when given, else a fresh process."""
     with open(run_dir / store.STDERR_LOG, "ab") as err:   # stdout too: one log per run
         err.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} attempt\n".encode())
         err.flush()
         offset = err.tell()
+        if worker is not None:
+            return Child(run_dir, worker.start(run_dir), offset, time.monotonic())
         proc = subprocess.Popen(child_command(run_dir), env=child_env(overlay, plugins),
                                 stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                                 preexec_fn=_die_with_parent)
         return Child(run_dir, proc, offset, time.monotonic())
+
+
+def forkable(run) -> bool:
+    """Can a persistent worker fork this run? Not when it starts processes of its own
+    (Lightning re-executes the command line for DDP), nor under the test hook."""
+    train = run.config["train"]
+    return ("ABLATE_RUN_ONE_CMD" not in os.environ and train.get("devices") in (1, "1")
+            and train.get("strategy", "auto") == "auto")
+
+
+class Workers:
+    """One persistent worker per slot, started on first use and again if it died."""
+
+    def __init__(self, slots: Slots, plugins: list[str], enabled: bool = True):
+        self.slots, self.plugins, self.enabled = slots, plugins, enabled
+        self.alive: dict[int, object] = {}
+
+    def get(self, slot: int, run):
+        if not self.enabled or not forkable(run):
+            return None
+        worker = self.alive.get(slot)
+        if worker is None or not worker.alive():
+            from .worker import Worker
+            try:
+                worker = Worker(child_env(self.slots.envs[slot], self.plugins),
+                                preexec=_die_with_parent)
+            except (OSError, RuntimeError):           # fall back to a fresh process
+                return None
+            self.alive[slot] = worker
+        return worker
+
+    def close(self) -> None:
+        for worker in self.alive.values():
+            worker.close()
+        self.alive.clear()
 
 
 def outcome(child: Child, rc: int, signals_interrupt: bool = False) -> tuple[str, str]:
@@ -215,10 +258,11 @@ def kill(child: Child) -> None:
 
 # ------------------------------------------------------------------- the pool
 def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
-             poll: float = 0.1) -> None:
+             poll: float = 0.1, persistent: bool = True) -> None:
     """Run every (run, run_dir) with at most one child per slot; results go to disk."""
     queue = collections.deque(pending)
     active: dict[int, tuple] = {}
+    workers = Workers(slots, plugins, persistent)
     with GridProgress(grid, len(pending)) as progress:
         try:
             while queue or active:
@@ -231,7 +275,8 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
                         elif lock_held(rd):
                             progress.done(text, "elsewhere", "running in another process")
                         else:
-                            active[slot] = (launch(rd, slots.envs[slot], plugins), text)
+                            active[slot] = (launch(rd, slots.envs[slot], plugins,
+                                                   workers.get(slot, run)), text)
                             progress.started(text)
                 for slot, (child, text) in list(active.items()):
                     rc = child.proc.poll()
@@ -247,6 +292,7 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
         finally:
             for child, _ in active.values():          # interrupted: resume them next time
                 kill(child)
+            workers.close()
 
 
 def _first(reason: str) -> str:

@@ -1,9 +1,10 @@
 """`ablate run GRID --executor slurm`: the pending runs as one SLURM job array (submitit).
 
 Each array task runs the same idempotent entry point as the local pool, in a
-subprocess (`python -m ablations _run_one RUN_DIR`): a task whose run is already done
-returns at once, one that was preempted or timed out is requeued by submitit
-(`RunOne` is Checkpointable) and resumes from the run's last checkpoint.
+subprocess (`python -m ablations _run_one RUN_DIR`), or with --runs-per-task N several
+runs forked one after another from one persistent worker (worker.py): a run already done
+is skipped at once, a task that was preempted or timed out is requeued by submitit
+(`RunChunk` is Checkpointable) and resumes from each run's last checkpoint.
 
 On a cluster (README, "GPUs and clusters"), from a login node, in a checkout on the
 shared filesystem:
@@ -25,7 +26,9 @@ from pathlib import Path
 from transformer.config import ConfigError
 
 from .. import store
-from .pool import REPO, launch, one_line, outcome
+from types import SimpleNamespace
+
+from .pool import REPO, Slots, Workers, launch, one_line, outcome
 
 try:
     import submitit
@@ -45,17 +48,17 @@ def check(cluster: str) -> None:
                           "machine; --submitit-cluster local runs the same array here")
 
 
-class RunOne(Checkpointable):
-    """One array task: run (or resume) one run; returns its status."""
+class RunChunk(Checkpointable):
+    """One array task: run (or resume) its runs, one after another; returns their
+    statuses. With several runs a task (--runs-per-task) they are forked from one
+    persistent worker (worker.py): torch and Lightning are imported once per task."""
 
-    def __init__(self, env: dict, plugins: list[str]):
+    def __init__(self, env: dict, plugins: list[str], persistent: bool = True):
         self.env = env
         self.plugins = plugins
+        self.persistent = persistent
 
-    def __call__(self, run_dir: str) -> str:
-        rd = Path(run_dir)
-        if store.is_done(rd):
-            return store.status_of(rd)[0]
+    def __call__(self, run_dirs: list[str]) -> list[str]:
         overlay = dict(self.env)
         cpus = os.environ.get("SLURM_CPUS_PER_TASK")
         if cpus:
@@ -65,13 +68,27 @@ class RunOne(Checkpointable):
             # Lightning must treat this task as one machine: it starts its own DDP
             # processes, and submitit (not Lightning) requeues on timeout/preemption.
             overlay["SLURM_JOB_NAME"] = "interactive"
-        child = launch(rd, overlay, self.plugins)
-        # A signal here is preemption or the time limit: leave no result, so the
-        # requeued task (or the next `ablate run`) resumes the run.
-        status, reason = outcome(child, child.proc.wait(), signals_interrupt=True)
-        if status == "interrupted":
-            raise RuntimeError(f"{rd.name}: {reason}; it resumes when requeued or rerun")
-        return status
+        todo = [Path(d) for d in run_dirs]
+        workers = Workers(Slots([overlay], "task"), self.plugins,
+                          self.persistent and len(todo) > 1)
+        statuses = []
+        try:
+            for rd in todo:
+                if store.is_done(rd):
+                    statuses.append(store.status_of(rd)[0])
+                    continue
+                run = SimpleNamespace(config=store.read_config(rd))
+                child = launch(rd, overlay, self.plugins, workers.get(0, run))
+                # A signal here is preemption or the time limit: leave no result, so the
+                # requeued task (or the next `ablate run`) resumes the run.
+                status, reason = outcome(child, child.proc.wait(), signals_interrupt=True)
+                if status == "interrupted":
+                    raise RuntimeError(f"{rd.name}: {reason}; it resumes when requeued or "
+                                       "rerun")
+                statuses.append(status)
+        finally:
+            workers.close()
+        return statuses
 
 
 def submit(pending: list, grid: str, gdir: Path, slots, plugins: list[str], args) -> bool:
@@ -87,12 +104,15 @@ def submit(pending: list, grid: str, gdir: Path, slots, plugins: list[str], args
         name=f"ablate-{grid}", timeout_min=args.time, cpus_per_task=args.cpus_per_task,
         gpus_per_node=args.gpus_per_task or None, slurm_partition=args.partition,
         slurm_array_parallelism=args.array_parallelism)
-    task = RunOne(slots.envs[0], plugins)
-    dirs = [str(Path(rd).resolve()) for _, rd in pending]   # tasks may start elsewhere
+    task = RunChunk(slots.envs[0], plugins, not getattr(args, "fresh_processes", False))
+    every = [str(Path(rd).resolve()) for _, rd in pending]   # tasks may start elsewhere
+    per = max(1, getattr(args, "runs_per_task", 1))
+    dirs = [every[i:i + per] for i in range(0, len(every), per)]
     if cluster == "slurm":
         jobs = executor.map_array(task, dirs)
         array_id = str(jobs[0].job_id).split("_")[0]
-        print(f"{grid}: submitted {len(jobs)} runs as SLURM array {array_id} "
+        print(f"{grid}: submitted {len(every)} runs as SLURM array {array_id} of "
+              f"{len(jobs)} task(s) "
               f"(logs: {gdir / 'slurm'})", file=sys.stderr)
         if not args.wait:
             print(f"{grid}: when it is done, `ablate report --results {gdir.parent}`; "
