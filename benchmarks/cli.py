@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ("train", "flops", "kvcache", "recurrent", "scaling", "loop", "startup", "gpu")
+BENCHES = ("train", "flops", "kvcache", "recurrent", "scaling", "loop", "startup", "worker",
+           "gpu")
 
 
 def add_arguments(p):
@@ -51,7 +52,8 @@ def main(args) -> int:
     runners = {
         "train": throughput.bench_train, "kvcache": kvcache.bench_kvcache,
         "recurrent": recurrent.bench_recurrent, "scaling": recurrent.bench_scaling,
-        "loop": loop.bench_loop, "startup": startup.bench_startup, "gpu": throughput.bench_gpu,
+        "loop": loop.bench_loop, "startup": startup.bench_startup,
+        "worker": startup.bench_worker, "gpu": throughput.bench_gpu,
     }
     if "flops" in only and "train" not in only:
         only.insert(only.index("flops"), "train")

@@ -1,6 +1,7 @@
-"""Per-run start-up: what a grid pays for every run before its first training step.
+"""Per-run start-up: what a grid pays for every run before its first training step, and
+what the persistent slot worker (ablations/grid/worker.py) saves a whole grid.
 
-Each grid run is a fresh process (`python -m ablations _run_one RUN_DIR`, which
+A fresh run is a new process (`python -m ablations _run_one RUN_DIR`, which
 `ablate train` also goes through). A child process runs the real command line with
 a global optimizer hook that stamps the wall clock at the first optimizer step, so
 the run splits into interpreter start, the command line's imports (torch), set-up
@@ -84,3 +85,43 @@ def bench_startup(st: Settings) -> list[Row]:
                         note=f"{steps} steps, d_model 64, 2 layers, seq 64, batch 32",
                         extra=extra_info))
     return rows
+
+
+GRID = """
+name: startup_grid
+claim: start-up cost
+task: {name: recall, seq_len: 64}
+base:
+  model: {d_model: 64, n_layers: 2}
+  train: {steps: STEPS, batch_size: 32, eval_every: STEPS, ckpt_every: STEPS, threads: 1}
+axes:
+  model.pos: [rope, sinusoidal, none]
+seeds: [0, 1]
+"""
+
+
+def bench_worker(st: Settings) -> list[Row]:
+    """A grid of 6 short runs on one slot: fresh processes against the persistent worker
+    (the same runs, the same numbers; only the per-run start-up differs)."""
+    steps = st.pick(100, 10)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("ABLATE_RUN_ONE_CMD", None)
+    times: dict[str, list[float]] = {"fresh": [], "worker": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        grid = Path(tmp) / "grid.yaml"
+        grid.write_text(GRID.replace("STEPS", str(steps)))
+        for i in range(st.pick(2, 1)):
+            for mode, flag in (("fresh", ["--fresh-processes"]), ("worker", [])):
+                t = time.perf_counter()
+                out = subprocess.run([sys.executable, "-m", "ablations", "run", str(grid),
+                                      "--results", str(Path(tmp) / f"{mode}{i}"),
+                                      "--workers", "1", *flag], capture_output=True,
+                                     text=True, env=env, cwd=ROOT, timeout=900)
+                if out.returncode != 0:
+                    raise RuntimeError(f"grid failed ({out.returncode}): {out.stderr[-2000:]}")
+                times[mode].append(time.perf_counter() - t)
+    fresh, worker = median(times["fresh"]), median(times["worker"])
+    note = f"6 runs of {steps} steps, one slot, `ablate run` end to end"
+    return [Row("worker", "grid, persistent worker", worker, "s",
+                baseline="grid, fresh process per run", ratio=fresh / worker, note=note),
+            Row("worker", "grid, fresh process per run", fresh, "s", note=note)]

@@ -34,7 +34,7 @@ def test_quick_bench_writes_every_output(quick_run):
     assert {"cpu", "cores", "torch", "torch_threads", "date"} <= set(data["machine"])
     benches = {r["bench"] for r in data["rows"]}
     assert benches == {"train", "flops", "kvcache", "recurrent", "scaling", "loop", "startup",
-                       "gpu"}
+                       "worker", "gpu"}
     with open(out / "bench.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(data["rows"])
@@ -61,6 +61,8 @@ def test_quick_bench_rows_are_well_formed(quick_run):
     assert ours["value"] > 0
     startup = next(r for r in rows if r["name"].startswith("time to first step"))
     assert 0 < startup["extra"]["to_first_step"] <= startup["extra"]["total"]
+    worker = next(r for r in rows if r["name"] == "grid, persistent worker")
+    assert worker["ratio"] > 0 and worker["baseline"] == "grid, fresh process per run"
     gpu = [r for r in rows if r["bench"] == "gpu"]
     if not torch.cuda.is_available():
         assert gpu and all(r["note"].startswith("skipped") for r in gpu)
@@ -88,3 +90,18 @@ def test_unknown_benchmark_is_bad_input(tmp_path, capsys):
     assert main(["bench", "--only", "trian", "--out", str(tmp_path)]) == 2
     assert "unknown benchmark 'trian'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_gpu_bench_code_path_on_the_cpu():
+    """Every row the GPU bench writes, at a tiny shape on the CPU (uncompiled): the GPU
+    itself is only measured where one is present."""
+    from benchmarks.models import GPTShape
+    from benchmarks.throughput import gpu_rows
+    rows = gpu_rows(Settings(quick=True, rounds=1), "cpu",
+                    GPTShape(vocab=64, d_model=32, n_layers=1, n_heads=2, seq=48, batch=2),
+                    compile_ok=False)
+    by = {r.name: r for r in rows}
+    assert by["ours, bf16 eager"].value > 0 and 0 < by["ours, bf16 eager"].ratio
+    assert by["ours, bf16 eager"].extra["mfu_measured_peak"] > 0
+    decode = next(r for r in rows if r.name.endswith("KV cache"))
+    assert decode.value > 0 and decode.ratio > 0
