@@ -144,12 +144,19 @@ def _compare(check: dict, runs: pd.DataFrame, metric: str):
     verdicts, texts = [], []
     for sel in parts:
         d = difference(_side(runs, sel, metric), against)
-        verdicts.append(judge(d, better, min_eff))
-        texts.append(diff_text(describe_selector(sel), b_name, d, better)
-                     + (f" -> {verdicts[-1]}" if len(parts) > 1 else "")
-                     + (power_note(d, min_eff) if verdicts[-1] == "inconclusive"
-                        and d.n >= 2 else ""))
+        texts.append(_judged(d, better, min_eff, verdicts,
+                             diff_text(describe_selector(sel), b_name, d, better),
+                             arrow=len(parts) > 1))
     return combine(verdicts), _join(texts, min_eff)
+
+
+def _judged(d: Diff, better: str, min_eff: float, verdicts: list[str], text: str,
+            arrow: bool = True) -> str:
+    """Judge one comparison into `verdicts`; its evidence text, with the verdict and, when
+    inconclusive, how many seeds would settle it."""
+    verdicts.append(judge(d, better, min_eff))
+    return (text + (f" -> {verdicts[-1]}" if arrow else "")
+            + (power_note(d, min_eff) if verdicts[-1] == "inconclusive" and d.n >= 2 else ""))
 
 
 def _split(runs: pd.DataFrame, sel: dict) -> list[dict]:
@@ -196,12 +203,10 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
     verdicts, texts = [], []
     for other in others:
         d = difference(chosen, _side(runs, other, metric))
-        verdicts.append(judge(d, better, min_eff))
-        texts.append(f"vs {side_text(describe_selector(other), d.b)}: difference "
-                     f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
-                     f"({'paired' if d.paired else 'Welch'}) -> {verdicts[-1]}"
-                     + (power_note(d, min_eff) if verdicts[-1] == "inconclusive"
-                        and d.n >= 2 else ""))
+        texts.append(_judged(d, better, min_eff, verdicts,
+                             f"vs {side_text(describe_selector(other), d.b)}: difference "
+                             f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
+                             f"({'paired' if d.paired else 'Welch'})"))
     head = f"{side_text(describe_selector(sel), describe(chosen))}; {better} is better; "
     return combine(verdicts), head + _join(texts, min_eff)
 
@@ -218,12 +223,10 @@ def _trend(check: dict, runs: pd.DataFrame, metric: str):
     verdicts, texts = [], []
     for a, b in zip(cols, cols[1:]):
         d = difference(per_seed(sub, b), per_seed(sub, a))
-        verdicts.append(judge(d, better, min_eff))
-        texts.append(f"{a.split('@', 1)[1]} {fmt(d.b.mean)} -> {b.split('@', 1)[1]} "
-                     f"{fmt(d.a.mean)}: {d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, "
-                     f"{fmt(d.ci_high)}] -> {verdicts[-1]}"
-                     + (power_note(d, min_eff) if verdicts[-1] == "inconclusive"
-                        and d.n >= 2 else ""))
+        texts.append(_judged(d, better, min_eff, verdicts,
+                             f"{a.split('@', 1)[1]} {fmt(d.b.mean)} -> {b.split('@', 1)[1]} "
+                             f"{fmt(d.a.mean)}: {d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, "
+                             f"{fmt(d.ci_high)}]"))
     head = f"{better} is better along {', '.join(map(str, check['along']))} (paired by seed); "
     return combine(verdicts), head + _join(texts, min_eff)
 
