@@ -204,6 +204,17 @@ def test_a_scale_can_override_one_experiment(tmp_path):
     assert {r.config["task"].get("length") for r in runs if r.experiment == "order"} == {10}
 
 
+@pytest.mark.parametrize("scale, expected", [
+    ("  big: {task: {k: 8}}\n", "scales.big: task.k is an axis of experiment distance"),
+    ("  big: {experiments: {order: {model: {pos: rope}}}}\n",
+     "scales.big: model.pos is an axis of experiment order"),
+])
+def test_a_scale_may_not_collapse_an_axis(tmp_path, capsys, scale, expected):
+    path = write(tmp_path, EXPERIMENTS + "scales:\n" + scale)
+    code, _, err = run_cli(capsys, "run", path, "--results", tmp_path / "r", "--dry-run")
+    assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
 def test_experiments_have_their_own_task_axes_and_labels(tmp_path):
     runs = grids.expand(grids.load(write(tmp_path, EXPERIMENTS)))
     entries = [r.manifest_entry() for r in runs]

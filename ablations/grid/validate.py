@@ -67,6 +67,7 @@ def check_spec(grid: GridSpec) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError("scales", f"bad scale name {name!r}")
         _check_scale(where, overrides, list(parts)[1:])
+    _check_scales_keep_axes(grid)
     workers = s.get("workers")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
@@ -92,6 +93,30 @@ def _check_scale(where: str, overrides, experiments: list, nested: bool = False)
         else:
             _key(where, f"{key}.x")
             expect(values or {}, dict, f"{where}.{key}", "a mapping of fields")
+
+
+def _check_scales_keep_axes(grid: GridSpec) -> None:
+    """A scale sets the size of everything, but it must not set what a grid varies: a
+    scale value for an axis (or tuned) key would give every cell of that axis the same
+    config, and the cells would silently collapse into one run."""
+    for name, overrides in grid.scales.items():
+        where = "smoke" if name == "smoke" and grid.spec.get("smoke") is not None \
+            else f"scales.{name}"
+        common = _scale_keys(overrides)
+        for exp in grid.experiments:
+            own = ((overrides or {}).get("experiments") or {}).get(exp.name) or {}
+            clash = [k for k in exp.swept if k in common | _scale_keys(own)]
+            if clash:
+                what = f"an axis of experiment {exp.name}" if exp.name else "an axis"
+                raise ConfigError(where, f"{clash[0]} is {what}: a scale must not set it "
+                                  "(every cell would become the same run); set it per "
+                                  f"experiment under {where}.experiments for the others")
+
+
+def _scale_keys(overrides) -> set[str]:
+    return {f"{section}.{field}" for section, values in (overrides or {}).items()
+            if section not in ("match", "experiments") and isinstance(values, dict)
+            for field in values}
 
 
 def _check_part(prefix: str, part: dict) -> None:
