@@ -11,7 +11,8 @@ of its own merged over the top-level ones; checks and plots select one with
 that every cell has about N parameters (see budget.py). `tune: {train.lr: [...]}` sweeps
 settings that are not the claim's: every cell is trained at each value, and the report
 compares the cells each at its best value, chosen on the validation split and reported
-on the test split (report/tuning.py).
+on the test split (report/tuning.py). `chapter:` (the claim's number in docs/catalogue.md)
+and `question:` place the grid in the story that REPORT.md tells.
 """
 from __future__ import annotations
 
@@ -103,12 +104,6 @@ class GridSpec:
     @property
     def plots(self) -> list[dict]:
         return self.spec.get("plots") or []
-
-    @property
-    def chapter(self) -> int | None:
-        """The claim's number in the Transformer story (docs/catalogue.md): REPORT.md's
-        order."""
-        return self.spec.get("chapter")
 
     @property
     def workers(self) -> int | None:

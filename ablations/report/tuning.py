@@ -21,6 +21,8 @@ import math
 
 import pandas as pd
 
+from transformer.validation import same_value
+
 from .results import GridResults, logged_value, present, usable
 
 SELECT_BY = "val_loss"          # every trained run has it; lower is better
@@ -92,7 +94,7 @@ def tuned_runs(grid: GridResults, runs: pd.DataFrame | None = None) -> pd.DataFr
         mask = runs["variant"] == b["variant"]
         for k in keys:
             mask &= runs[k].map(lambda v, w=b[k]: (not present(v) and not present(w))
-                                or (present(v) and present(w) and v == w))
+                                or (present(v) and present(w) and same_value(v, w)))
         keep |= mask
     return runs[keep].assign(label=runs.loc[keep, "variant"])
 
