@@ -170,12 +170,14 @@ def samples_markdown(grid: GridResults) -> list[str]:
                 evals = store.read_evals(store.runs_dir(grid.path) / run_id)
             except store.Unreadable:             # named by the loader already
                 continue
-            found = [(name, data, s) for name, data in evals.items()
-                     for s in data.get("samples") or []]
-            for name, data, s in found:
+            # the first sample of each evaluation (the JSON holds them all)
+            found = [(name, data, data["samples"][0], len(data["samples"]))
+                     for name, data in evals.items() if data.get("samples")]
+            for name, data, s, n in found:
                 temp = generation((data.get("spec") or {}).get("generate") or {})["temperature"]
+                more = f", 1 of {n} samples" if n > 1 else ""
                 lines += [f"**{label}** (seed {seed}, evaluation `{name}`, temperature "
-                          f"{temp:g}):\n", "```text", s["prompt"] + s["text"], "```\n"]
+                          f"{temp:g}{more}):\n", "```text", s["prompt"] + s["text"], "```\n"]
             if found:
                 break
     return (["## Samples\n", "Generated after training by the post-hoc evaluations "
