@@ -43,6 +43,7 @@ class GridResults:
     n_listed: int
     n_unfinished: int
     problems: list[str] = dataclasses.field(default_factory=list)   # unreadable files
+    memo: dict = dataclasses.field(default_factory=dict, repr=False)  # derived tables
 
     @property
     def published(self) -> str:

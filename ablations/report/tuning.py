@@ -58,7 +58,14 @@ def scores(grid: GridResults, runs: pd.DataFrame) -> pd.Series:
 
 def sweep(grid: GridResults) -> pd.DataFrame:
     """One row per (variant, tuned values): runs, diverged runs, mean score over seeds,
-    and whether it is the variant's best."""
+    and whether it is the variant's best. Computed once per loaded grid: every check and
+    plot of a tuned grid reads it, and scoring reads each run's metrics.csv."""
+    if "sweep" not in grid.memo:
+        grid.memo["sweep"] = _sweep(grid)
+    return grid.memo["sweep"]
+
+
+def _sweep(grid: GridResults) -> pd.DataFrame:
     keys = [k for k in tune_keys(grid.spec) if k in grid.runs.columns]
     runs = usable(grid.runs)
     if not keys or runs.empty:
@@ -73,11 +80,9 @@ def sweep(grid: GridResults) -> pd.DataFrame:
                          "diverged": int(part["diverged"].sum()),
                          "score": float(per_seed.mean()) if len(per_seed) else math.nan})
     table = pd.DataFrame(rows)
-    best = table.groupby("variant", sort=False)["score"].transform(
-        lambda s: s == s.min() if s.notna().any() else False)
-    first = best & ~table.assign(_b=best).groupby("variant")["_b"].transform(
-        lambda b: b.cumsum().gt(1))
-    return table.assign(best=first)
+    # the first lowest score of each variant (a variant with no finite score has none)
+    best = table.dropna(subset=["score"]).groupby("variant", sort=False)["score"].idxmin()
+    return table.assign(best=table.index.isin(best))
 
 
 def tuned_runs(grid: GridResults, runs: pd.DataFrame | None = None) -> pd.DataFrame:
