@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 COMMANDS = {
     "list": ("ablations.listing", "registered variants per kind, tasks, shipped grids"),
@@ -20,8 +20,8 @@ COMMANDS = {
                "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
-    "_evaluate": ("ablations.training.posthoc", None),  # internal: post-hoc evaluations
-    "_worker": ("ablations.grid.worker", None),    # internal: a slot's persistent worker
+    "_evaluate": ("ablations.posthoc.compute", None),  # internal: post-hoc evaluations
+    "_worker": ("ablations.training.fork_server", None),    # internal: a slot's persistent worker
 }
 
 

@@ -14,7 +14,7 @@ import yaml
 from transformer.config import ModelConfig
 from transformer.validation import ConfigError, build, check_fields, check_known, did_you_mean
 
-from .tasks import TASKS, make_params
+from .tasks import TASKS, check_arch
 
 SECTIONS = ("model", "train", "task")
 
@@ -136,18 +136,17 @@ def resolve(layers: list[dict], cache_dir=None) -> dict[str, dict]:
     if task_name is None:
         raise ConfigError("task.name", f"required; valid: {', '.join(TASKS.names())}")
     check_known("task.name", task_name, TASKS.names(), "task")
+    from .tasks import make_params          # imports the task's module (torch)
     task_cls = TASKS.get(task_name)
     params = make_params(task_cls, raw["task"])
     task_dict = dataclasses.asdict(params)
 
     train = build(TrainConfig, {**task_cls.train_defaults, **raw["train"]}, "train")
     model_layer = {**task_cls.model_defaults, **raw["model"]}
-    model_layer.setdefault("arch", task_cls.archs[0])
+    model_layer.setdefault("arch", task_cls.default_arch)
     model_layer["vocab_size"] = task_cls.vocab_size_for(params, cache_dir)
     model = build(ModelConfig, model_layer, "model")
-    if model.arch not in task_cls.archs:
-        raise ConfigError("model.arch", f"task {task_name!r} does not suit arch "
-                          f"{model.arch!r}; valid: {', '.join(task_cls.archs)}")
+    check_arch(task_name, model.arch)
     task_cls.check_config(params, model)
     return {"model": model.to_dict(drop_ignored=True),
             "train": dataclasses.asdict(train), "task": task_dict}

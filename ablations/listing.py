@@ -5,7 +5,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 
 
@@ -18,9 +18,9 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     from . import grid as grids
-    from .tasks import TASKS
-    import transformer
-    from transformer import registries
+    from transformer.registry import registries
+
+    from .tasks import TASKS, suited_archs
 
     grids.import_plugins(args.plugin, "--plugin")
     print("Variants (ModelConfig field: registered names; use as model.FIELD in a grid)")
@@ -28,24 +28,22 @@ def main(args) -> int:
         if args.verbose:
             print(f"  {field}")
             for name in reg.names():
-                print(f"    {name:<16} {summary(reg.get(name))}".rstrip())
+                print(f"    {name:<16} {summary(reg.info(name)['doc'])}".rstrip())
         else:
             print(_wrapped(f"  {field:<15} ", ", ".join(reg.names())))
     print("\nTasks (task.name; their fields go under task:)")
     for name in TASKS.names():
-        cls = TASKS.get(name)
-        archs = ", ".join(cls.archs)
-        print(_wrapped(f"  {name:<15} ", f"{summary(cls)} [archs: {archs}]"))
+        archs = ", ".join(suited_archs(name))
+        print(_wrapped(f"  {name:<15} ", f"{summary(TASKS.info(name)['doc'])} [archs: {archs}]"))
     print(f"\nGrids ({_rel(grids.SHIPPED)}/; run with `ablate run FILE`)")
     for path in sorted(grids.SHIPPED.glob("*.yaml")):
         print(_wrapped(f"  {path.stem:<15} ", _grid_line(path, grids)))
-    del transformer
     return 0
 
 
-def summary(obj, width: int = 110) -> str:
+def summary(doc: str, width: int = 110) -> str:
     """The first sentence of a docstring, cut to `width`."""
-    return first_sentence(obj.__doc__ or "", width)
+    return first_sentence(doc or "", width)
 
 
 def first_sentence(text: str, width: int = 110) -> str:

@@ -64,9 +64,7 @@ def write(rows: list[Row], machine: dict, out: Path) -> list[Path]:
 
 def plot(rows: list[Row], path: Path) -> Path | None:
     """One panel per benchmark that ran: bars for comparisons, lines for sweeps."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ablations.report.mpl import plt
 
     panels = [p for p in (_train, _kvcache, _recurrent, _scaling, _loop, _flops)
               if p(rows, None)]

@@ -4,7 +4,7 @@ import pytest
 from ablations.config import resolve
 from ablations.grid.budget import count_params, solve_width
 from transformer import ModelConfig, build_model
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 RECALL = {"name": "recall", "seq_len": 64, "k": 8}
 TRANSLATE = {"name": "translate", "reorder": "chunks"}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ablations.report import command, results as stored, verdicts
-from ablations.training.decoding import decode_speed, distinct, repetition, sample_metrics
+from ablations.posthoc.decoding import decode_speed, distinct, repetition, sample_metrics
 from transformer import ModelConfig, build_model
 
 from report_fixtures import make_grid

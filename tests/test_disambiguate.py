@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ablations.tasks import IGNORE, build_task
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 P = dict(length=12, n_fillers=6, n_words=3, n_cues=6, n_senses=2)
 

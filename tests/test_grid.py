@@ -74,7 +74,7 @@ BAD = {
     "check key": (lambda g: g + "checks: [{claim: x, metric: m, best: {model.pos: none}, "
                   "bettr: higher}]\n", "checks[0]: unknown key 'bettr' (did you mean 'better'?)"),
     "plot kind": (lambda g: g + "plots: [{kind: pie, metric: val_acc, x: model.pos}]\n",
-                  "plots[0].kind: expected one of bar, curve"),
+                  "plots[0].kind: expected one of bar, heatmap"),
     "plot axis": (lambda g: g + "plots: [{kind: bar, metric: val_acc, x: model.poss}]\n",
                   "plots[0].x: unknown key 'model.poss' (did you mean 'model.pos'?)"),
     "plugin": (lambda g: g + "plugins: [no_such_module_xyz]\n",

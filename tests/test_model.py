@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from transformer import ConfigError, ModelConfig, build_model, registries
+from transformer import ModelConfig, build_model, registries
+from transformer.validation import ConfigError
 from transformer.attention import attention_mask
 from transformer.ffn import gated_width
 from transformer.inspect import attention_entropy, record_attention

@@ -1,4 +1,4 @@
-"""Post-hoc evaluations (ablations/evalspec.py, ablations/training/posthoc.py): a grid's
+"""Post-hoc evaluations (ablations/posthoc/): a grid's
 `evaluate:` is validated before anything runs, computed once per finished run without
 retraining, recomputed when its spec changes, and read by the report as <metric>@<NAME>."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ablations import evalspec, store
+from ablations import store
+from ablations.posthoc.spec import check_evaluate, overrides
 from ablations.cli import main as cli
 from ablations.config import resolve, run_id
 
@@ -193,7 +194,7 @@ def test_check_evaluate_accepts_the_documented_forms():
             "long": {"task.seq_len": 256, "train.eval_batches": 4},
             "sample": {"where": {"task.name": "lm"},
                        "generate": {"prompt": "The ", "max_new_tokens": 50, "temperature": 0}}}
-    assert evalspec.check_evaluate(spec) == spec
-    assert evalspec.check_evaluate(None) == {}
-    assert evalspec.overrides(spec["long"]) == {"model": {}, "task": {"seq_len": 256},
+    assert check_evaluate(spec) == spec
+    assert check_evaluate(None) == {}
+    assert overrides(spec["long"]) == {"model": {}, "task": {"seq_len": 256},
                                              "train": {"eval_batches": 4}}

@@ -10,12 +10,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ablations.config import resolve  # noqa: E402
-from ablations.tasks import IGNORE, TASKS, build_task  # noqa: E402
-from transformer.config import ConfigError  # noqa: E402
+from ablations.tasks import IGNORE, TASKS, build_task, suited_archs  # noqa: E402
+from transformer.validation import ConfigError  # noqa: E402
 
 # tasks that draw batches (a measurement task, `measures = True`, has none)
 DATA = [name for name in TASKS.names() if not TASKS.get(name).measures]
-CASES = [(name, arch) for name in DATA for arch in TASKS.get(name).archs]
+CASES = [(name, arch) for name in DATA for arch in suited_archs(name)]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,8 @@ def cache(tmp_path_factory):
 
 
 def task(name, arch=None, cache_dir=None, seed=0, **params):
-    return build_task({"name": name, **params}, seed, arch or TASKS.get(name).archs[0], cache_dir)
+    arch = arch or TASKS.get(name).default_arch
+    return build_task({"name": name, **params}, seed, arch, cache_dir)
 
 
 def same(a: dict, b: dict) -> bool:

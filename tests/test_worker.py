@@ -51,7 +51,7 @@ def test_forked_runs_give_the_numbers_of_fresh_processes(tmp_path):
 def prepared(tmp_path, steps=30) -> list[Path]:
     """Run dirs holding config.json, not yet trained (a dry expansion of the grid)."""
     from ablations.grid.expand import expand
-    from ablations.grid.spec import load
+    from ablations.grid import load
     path = tmp_path / "tiny.yaml"
     path.write_text(GRID.replace("steps: 30", f"steps: {steps}"))
     dirs = []

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from .registry import registries
 from .validation import ConfigError, check_fields, did_you_mean
 
-__all__ = ["ModelConfig", "ConfigError"]
+__all__ = ["ModelConfig"]
 
 
 @dataclass
@@ -46,7 +46,7 @@ class ModelConfig:
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model
         if self.causal is None:
-            self.causal = getattr(registries["arch"].get(self.arch), "default_causal", True)
+            self.causal = registries["arch"].info(self.arch)["default_causal"]
         self._validate()
 
     def _validate(self) -> None:
@@ -70,10 +70,9 @@ class ModelConfig:
             if kv is not None and (kv < 1 or self.n_heads % kv):
                 raise ConfigError("n_kv_heads", f"must divide n_heads={self.n_heads}, got {kv}")
         for name, reg in registries.items():         # each chosen class's own rules
-            if name not in ignored:
-                check = getattr(reg.get(getattr(self, name)), "check_config", None)
-                if check is not None:
-                    check(self)
+            choice = getattr(self, name)
+            if name not in ignored and reg.info(choice)["check_config"]:
+                reg.get(choice).check_config(self)       # imports the variant's module
 
     # Optional fields added after results were committed: left out of `to_dict` while
     # unset, so that adding them changed no run id.
@@ -95,7 +94,7 @@ class ModelConfig:
         ignored: set[str] = set()
         for name, reg in registries.items():
             if name not in ignored:
-                ignored |= set(getattr(reg.get(getattr(self, name)), "ignores", ()))
+                ignored |= set(reg.info(getattr(self, name))["ignores"])
         return ignored
 
     def to_dict(self, drop_ignored: bool = False) -> dict[str, Any]:

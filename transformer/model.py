@@ -83,11 +83,15 @@ class SequenceModel(Generation, nn.Module):
                                              gradient norms, one entry per layer)
       init_state / decode / full_logits      incremental decoding (see generate.py)
     and sets `input_keys` when its forward takes more than the batch's "input" tokens.
-    Optional class attributes: `default_causal` (the `causal` a config gets when it
-    leaves it unset; True if absent), `ignores` and `check_config` (see registry.py).
+    What it is, declared for tasks and tools that must not sniff names (registry.py):
+    `default_causal` (the `causal` a config gets when it leaves it unset), `seq2seq`
+    (reads a source: forward(src, input)) and `recurrent` (a state, no attention).
     """
 
     input_keys: tuple[str, ...] = ("input",)   # batch keys, in forward's argument order
+    default_causal = True
+    seq2seq = False
+    recurrent = False
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -163,11 +167,13 @@ class TransformerLM(SequenceModel):
 
 @ARCH.register("decoder")
 class Decoder(TransformerLM):
+    """A causal stack over one stream: the GPT-style language model."""
     default_causal = True
 
 
 @ARCH.register("encoder")
 class Encoder(TransformerLM):
+    """A bidirectional stack over one stream (BERT-style); causal=True masks it."""
     default_causal = False
 
 
@@ -177,6 +183,7 @@ class EncoderDecoder(SequenceModel):
     keys/values from the encoder's final output. `causal` applies to the decoder."""
 
     input_keys = ("src", "input")
+    seq2seq = True
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)

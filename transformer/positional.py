@@ -10,7 +10,8 @@ import math
 import torch
 from torch import nn
 
-from .config import ConfigError, ModelConfig
+from .config import ModelConfig
+from .validation import ConfigError
 from .registry import POSITIONAL
 
 
@@ -25,8 +26,10 @@ class PositionalEncoding(nn.Module):
       bias(Tq, Tk, q_start, k_start) -> (H, Tq, Tk) additive logit bias, or None (ALiBi, T5)
     Hooks must be exact at any start: decoding with a KV cache calls them with
     start > 0 and must give what a full pass gives at those positions. Optional class
-    attributes: `ignores` and `check_config(cfg)` (see registry.py).
+    attributes: `ignores`, `check_config(cfg)` and `bounded` (see registry.py).
     """
+
+    bounded = False       # True: a table of cfg.max_len positions, and no position past it
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -100,6 +103,10 @@ class SinusoidalPE(PositionalEncoding):
 
 @POSITIONAL.register("learned")
 class LearnedPE(PositionalEncoding):
+    """A trained vector per position (GPT-2, BERT): no vector past max_len."""
+
+    bounded = True
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.max_len = cfg.max_len

@@ -18,6 +18,7 @@ class RecurrentLM(SequenceModel):
     """Embedding -> torch's multi-layer recurrence (`cell`) -> head."""
 
     cell: type[nn.RNNBase] = nn.LSTM
+    recurrent = True
     # a recurrence has no attention, positions or norms: these fields change nothing
     ignores = ("n_heads", "n_kv_heads", "d_head", "d_ff", "pos", "attn_scale", "norm",
                "norm_placement", "ffn", "causal", "cross_attention", "max_len")

@@ -5,5 +5,6 @@ Each run is a subprocess (`ablate _run_one RUN_DIR`), so this package never impo
 Lightning or the training code; it talks to runs only through the store.
 """
 
-from .expand import Run, expand  # noqa: E402,F401
-from .spec import SHIPPED, GridError, GridSpec, import_plugins, load, read_yaml  # noqa: E402,F401
+from .expand import Run, expand  # noqa: F401
+from .load import import_plugins, load  # noqa: F401
+from .spec import SHIPPED, GridError, GridSpec, read_yaml  # noqa: F401

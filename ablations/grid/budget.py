@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 MAX_WIDTH = 1 << 16          # no CPU-to-cluster grid goes wider; beyond it: unreachable
 SCAN = 512                   # widths tried linearly when no power of two is valid

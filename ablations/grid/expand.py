@@ -10,9 +10,10 @@ import itertools
 import json
 from typing import Any
 
-from transformer.validation import ConfigError, same_value
+from transformer.validation import ConfigError
 
 from ..config import nest, resolve, run_id
+from ..selector import matches as selector_matches
 from .spec import Experiment, GridError, GridSpec
 
 
@@ -66,24 +67,16 @@ def cells(grid: GridSpec, pruned: bool = True) -> list[tuple[Experiment, Cell]]:
     return out
 
 
-_MISSING = object()
-
-
 def matches(exp: Experiment, cell: Cell, selector: dict) -> bool:
-    """Does a cell match every key of a selector? (a list value means any of)"""
-    for key, want in selector.items():
-        if key == "bundle":
-            have = cell.bundle
-        elif key == "experiment":
-            have = cell.experiment
-        elif key in cell.values:
-            have = cell.values[key]
-        else:
-            have = exp.bundles.get(cell.bundle, {}).get(key, _MISSING)
-        wants = want if isinstance(want, list) else [want]
-        if have is _MISSING or not any(same_value(have, w) for w in wants):
-            return False
-    return True
+    """Does a cell match the selector? (ablations/selector.py has the rule)"""
+    return selector_matches(view(exp, cell), selector)
+
+
+def view(exp: Experiment, cell: Cell) -> dict:
+    """What a selector can name of a cell: its axis and bundle values, its bundle and
+    experiment."""
+    return {**exp.bundles.get(cell.bundle, {}), **cell.values, "bundle": cell.bundle,
+            "experiment": cell.experiment}
 
 
 def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,

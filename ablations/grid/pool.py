@@ -25,9 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 from .. import store
+from ..plugins import PLUGINS_ENV
 from .progress import GridProgress
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,7 +118,7 @@ def child_env(overlay: dict, plugins: list[str]) -> dict:
     paths = [str(REPO)] + plugin_roots(plugins) + [env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, paths)))
     if plugins:
-        env["ABLATE_PLUGINS"] = ",".join(plugins)     # _run_one imports them first
+        env[PLUGINS_ENV] = ",".join(plugins)     # _run_one imports them first
     return env
 
 

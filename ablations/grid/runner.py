@@ -17,15 +17,17 @@ import re
 import sys
 from pathlib import Path
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 from .. import store
-from . import evaluate as posthoc
+from ..posthoc import schedule
 from .expand import expand
 from ..config import parse_sets
 from .budget import count_params
-from .spec import GridError, load
-from .pool import GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots
+from .load import load
+from .spec import GridError
+from .pool import (GPU_LAYER, child_env, make_slots, one_line, parse_gpus, run_pool,
+                   slurm_slots)
 
 
 def add_arguments(p) -> None:
@@ -93,7 +95,7 @@ def main(args) -> int:
         grid = load(path, args.plugin)
         runs = expand(grid, scale=args.scale, sets=sets, seeds=seeds,
                       extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
-        posthoc.check_runs(grid.evaluate, runs, store.cache_dir(results),
+        schedule.check_runs(grid.evaluate, runs, store.cache_dir(results),
                            data=not args.dry_run)
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
@@ -126,9 +128,9 @@ def main(args) -> int:
             return 0
     else:
         run_pool(pending, grid.name, slots, plugins, persistent=not args.fresh_processes)
-    # post-hoc evaluations that finished runs lack (evalspec.py); never retrains
-    failed_evals = posthoc.run_missing(grid.evaluate, runs, results, grid.name, slots.envs,
-                                       plugins)
+    # post-hoc evaluations that finished runs lack (posthoc/spec.py); never retrains
+    failed_evals = schedule.run_missing(grid.evaluate, runs, results, grid.name,
+                                        [child_env(env, plugins) for env in slots.envs])
     return summarize(grid.name, runs, results) or int(failed_evals > 0)
 
 

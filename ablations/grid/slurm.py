@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 from .. import store
 from types import SimpleNamespace

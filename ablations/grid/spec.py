@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
-from transformer.validation import ConfigError, check_known
+from transformer.validation import ConfigError
 
-from .. import plugins as plugin_loader
 
-__all__ = ["GridSpec", "GridError", "Experiment", "load", "read_yaml", "SHIPPED"]
+__all__ = ["GridSpec", "GridError", "Experiment", "read_yaml", "SHIPPED", "TOP_KEYS",
+           "EXPERIMENT_KEYS", "REQUIRED"]
 
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
@@ -187,40 +187,3 @@ def read_yaml(path: Path) -> Any:
         raise GridError(path, f"invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError as e:
         raise GridError(path, f"not a text file ({e.reason})") from None
-
-
-def import_plugins(modules, path) -> None:
-    """Import plugin modules (they register variants) before anything is validated."""
-    try:
-        plugin_loader.import_plugins(modules)
-    except ConfigError as e:
-        raise GridError(path, str(e)) from None
-
-
-def load(path, plugins=()) -> GridSpec:
-    """Read and validate a grid file (structure and names; cells come in `expand`)."""
-    from .validate import check_spec, expect
-
-    path = Path(path)
-    spec = read_yaml(path)
-    if not isinstance(spec, dict):
-        raise GridError(path, f"expected a mapping of grid keys, got {type(spec).__name__}")
-    try:
-        for key in spec:
-            if key not in TOP_KEYS:
-                check_known("grid", key, TOP_KEYS, "key")
-        for key in REQUIRED:
-            if spec.get(key) in (None, "", {}) and not (key == "task" and spec.get("experiments")):
-                raise ConfigError(key, "required")
-        spec["task"] = as_task(spec.get("task")) or {}    # experiments may each name theirs
-        spec.setdefault("seeds", [0])
-        mods = expect(spec.get("plugins") or [], list, "plugins", "a list of module names")
-        import transformer  # noqa: F401  (registers the built-in variants)
-        import_plugins(mods + list(plugins), path)
-        grid = GridSpec(path, spec)
-        check_spec(grid)
-    except GridError:
-        raise
-    except ConfigError as e:
-        raise GridError(path, str(e)) from None
-    return grid

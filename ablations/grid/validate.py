@@ -6,9 +6,9 @@ import re
 
 from transformer.validation import ConfigError, check_known, same_value
 
-from .. import schema
-from ..evalspec import check_evaluate
+from ..posthoc.spec import check_evaluate
 from ..config import check_key
+from ..report.kinds import check_entry, known_key, loaded
 from ..tasks import TASKS
 from .expand import cells, matches
 from .spec import EXPERIMENT_KEYS, GridSpec, as_task
@@ -196,26 +196,21 @@ def _check_selectors(grid: GridSpec) -> None:
             _selector(sel, f"exclude[{i}]", keys, [(e, c) for e, c in every if e is exp])
     if grid.baseline is not None:
         _selector(grid.baseline, "baseline", keys, every)
-    for i, check in enumerate(expect(grid.spec.get("checks") or [], list, "checks", "a list")):
-        where = f"checks[{i}]"
-        kind = schema.check_entry(where, expect(check, dict, where, "a mapping"), "check")
-        _check_tuned(where, check, grid)
-        if "along" in check:
-            _check_names(f"{where}.along", check["along"], grid, least=2)
-        for key in ("where",) + kind.selectors:
-            if key in check:
-                _selector(check[key], f"{where}.{key}", keys, every)
-    for i, plot in enumerate(expect(grid.spec.get("plots") or [], list, "plots", "a list")):
-        where = f"plots[{i}]"
-        schema.check_entry(where, expect(plot, dict, where, "a mapping"), "plot")
-        _check_tuned(where, plot, grid)
-        if "evals" in plot:
-            _check_names(f"{where}.evals", plot["evals"], grid, least=1)
-        for key in schema.AXIS_KEYS:
-            if key in plot:                   # 'label': one bar/curve per variant
-                schema.known_key(f"{where}.{key}", plot[key], sorted(keys | {"label"}))
-        if "where" in plot:
-            _selector(plot["where"], f"{where}.where", keys, every)
+    checks, plots = loaded()
+    for what, kinds in (("checks", checks), ("plots", plots)):
+        for i, item in enumerate(expect(grid.spec.get(what) or [], list, what, "a list")):
+            where = f"{what}[{i}]"
+            kind = check_entry(where, expect(item, dict, where, "a mapping"), kinds)
+            _check_tuned(where, item, grid)
+            for key, least in kind.evals:
+                if key in item:
+                    _check_names(f"{where}.{key}", item[key], grid, least)
+            for key in kind.axes:             # 'label': one bar/curve per variant
+                if key in item:
+                    known_key(f"{where}.{key}", item[key], sorted(keys | {"label"}))
+            for key in kinds.common.selectors + kind.selectors:
+                if key in item:
+                    _selector(item[key], f"{where}.{key}", keys, every)
     cells(grid)                                    # everything excluded is an error too
 
 
@@ -255,6 +250,6 @@ def _selector(sel, where, keys, every) -> None:
     if not isinstance(sel, dict) or not sel:
         raise ConfigError(where, f"expected a mapping of axis key: value, got {sel!r}")
     for key in sel:
-        schema.known_key(where, key, sorted(keys))
+        known_key(where, key, sorted(keys))
     if not any(matches(exp, cell, sel) for exp, cell in every):
         raise ConfigError(where, f"{sel} matches no cell of the grid")

@@ -20,22 +20,21 @@ import pandas as pd
 
 from transformer.validation import same_value
 
-from .results import GridResults, present, usable
+from ..selector import matches, present
+from .results import GridResults, usable
 from .stats import describe, difference, finite
 
 
 # ----------------------------------------------------------------------- selecting
 def select(df: pd.DataFrame, selector: dict | None) -> pd.Series:
-    """Rows matching every key; a list value means any of; null matches absent values."""
-    mask = pd.Series(True, index=df.index)
-    for key, want in (selector or {}).items():
+    """Rows matching the selector (ablations/selector.py has the rule)."""
+    for key in selector or {}:
         if key not in df.columns:
             raise KeyError(f"unknown key {key!r} (columns: {', '.join(map(str, df.columns))})")
-        wants = want if isinstance(want, (list, tuple)) else [want]
-        mask &= df[key].map(lambda h, ws=wants: any(
-            (w is None and not present(h)) or (w is not None and present(h)
-                                                and same_value(h, w)) for w in ws))
-    return mask
+    keys = list(selector or {})
+    return pd.Series([matches(dict(zip(keys, row)), selector)
+                      for row in df[keys].itertuples(index=False, name=None)],
+                     index=df.index, dtype=bool)
 
 
 def _slice(df: pd.DataFrame, cell: dict) -> pd.Series:

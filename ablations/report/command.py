@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import schema, store
-from . import analysis, plots, results as stored, tuning, verdicts
+from .. import store
+from . import analysis, plots, tuning, verdicts
 from .index import report_index
+from .kinds import loaded
 from .readme import grid_readme
+from .results import load as load_results
 
-PLOT_FILE = re.compile(r"^\d\d_(%s)(_.*)?\.(png|csv)$" % "|".join(schema.PLOT_KINDS))
+PLOT_FILE = re.compile(r"^\d\d_(%s)(_.*)?\.(png|csv)$" % "|".join(loaded()[1]))
 
 
 def add_arguments(parser) -> None:
@@ -68,7 +70,7 @@ def main(args) -> int:
 def report_grid(path: Path, problems: list[str] | None = None) -> str:
     """Regenerate everything for one grid; returns a one-line summary. Damaged run files
     are left out and appended to `problems`."""
-    grid = stored.load(path)
+    grid = load_results(path)
     tuned = tuning.is_tuned(grid)
     summary = grid.runs if tuned else grid.runs.drop(columns="variant")
     store.atomic_write_text(path / "summary.csv", summary.to_csv(index=False))

@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+from .mpl import plt
+import numpy as np
+import pandas as pd
+import torch
 
 
 def alignment(task, length: int) -> np.ndarray | None:

@@ -16,67 +16,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+from .mpl import plt
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
+from transformer.registry import POSITIONAL
 
-from .plot_data import save  # noqa: E402
-from .. import store  # noqa: E402
-
-SENTENCE = "The animal didn't cross the street because it was too tired"
-CAPTIONS = {
-    "sinusoidal_encoding": "The sinusoidal positional encoding (Vaswani et al. 2017)",
-    "attention_entropy_init": "Attention entropy at initialisation: 1/sqrt(d_k) scaling "
-                              "keeps softmax from saturating",
-    "attention_heads_layer": "Attention per head on a sample sentence (trained char LM)",
-    "attention_from_it": "Where \"it\" looks: attention from the word \"it\", every layer "
-                         "and head",
-    "sampling": "Temperature, top-k and top-p on a trained model's next-token logits",
-}
-
-
-# the claim (docs/catalogue.md) each explainer illustrates: REPORT.md shows it there
-CHAPTERS = {"sinusoidal_encoding": 5, "attention_entropy_init": 3,
-            "attention_heads_layer": 4, "attention_from_it": 4, "sampling": 10}
-assert set(CHAPTERS) == set(CAPTIONS), "an explainer without its chapter"
-
-
-def chapter(filename: str) -> int | None:
-    return next((c for p, c in CHAPTERS.items() if filename.startswith(p)), None)
-
-
-def figure_order(filename: str) -> tuple:
-    """Story order for REPORT.md: encoding, entropy, attention maps, sampling."""
-    for i, prefix in enumerate(CAPTIONS):
-        if filename.startswith(prefix):
-            rest = filename[len(prefix):].split(".")[0]
-            return (i, int(rest) if rest.isdigit() else 0, filename)
-    return (len(CAPTIONS), 0, filename)
-
-
-def caption(filename: str) -> str:
-    for prefix, text in CAPTIONS.items():
-        if filename.startswith(prefix):
-            layer = filename[len(prefix):].split(".")[0]
-            return text + (f", layer {layer}" if layer.isdigit() else "")
-    return Path(filename).stem.replace("_", " ")
-
-
-def settle(x) -> np.ndarray:
-    """Numbers rounded to 5 decimals before they are drawn or written: CPUs differ in the
-    last bits of sin, exp and matmul, and a regenerated figure must not change with them."""
-    return np.round(np.asarray(x, dtype=np.float64), 5)
-
-
-def write_figure(out: Path, name: str, fig, table: pd.DataFrame, tight: bool = True) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    store.atomic_write_text(out / f"{name}.csv", table.to_csv(index=False, float_format="%.5f"))
-    save(fig, out / f"{name}.png", tight)
-
+from .. import store
+from .explainer_captions import CAPTIONS
+from .plot_data import settle, write_figure
 
 def sinusoidal_figure(out: Path, n_positions: int = 128, d_model: int = 128) -> str:
     from transformer.positional import sinusoidal_table
@@ -183,8 +132,11 @@ def make_all(results: Path) -> list[str]:
     try:
         cache = store.cache_dir(results)          # where the grid runner caches corpora
         model, ids, toks, decode = load_lm(rdir, cfg, cache if cache.is_dir() else None)
-        if len(ids) > model.cfg.max_len and model.cfg.pos == "learned":
-            raise LookupError(f"the sentence ({len(ids)} tokens) exceeds the learned PE table")
+        bounded = POSITIONAL.info(model.cfg.pos)["bounded"] and "pos" not in \
+            model.cfg.ignored_fields()
+        if bounded and len(ids) > model.cfg.max_len:
+            raise LookupError(f"the sentence ({len(ids)} tokens) exceeds the {model.cfg.pos} "
+                              "PE table")
     except (LookupError, OSError, KeyError, RuntimeError) as e:
         return notes + [f"explainers: cannot use run {rdir.name} ({e}); attention heatmaps "
                         "and sampling figures skipped"]

@@ -13,7 +13,7 @@ from .readme import FOOTER
 def report_index(results: Path) -> str:
     """results/REPORT.md from the files each grid's report wrote, in the story's order
     (each grid's `chapter:`, then by name), each explainer figure beside its claim."""
-    from .explainers import caption, chapter, figure_order
+    from .explainer_captions import caption, chapter, figure_order
     figs = sorted((results / "explainers").glob("*.png"), key=lambda f: figure_order(f.name)) \
         if (results / "explainers").is_dir() else []
     grids = []

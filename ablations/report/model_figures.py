@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+from .mpl import plt
+import numpy as np
+import pandas as pd
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-
-from .. import store  # noqa: E402
-from .explainers import SENTENCE, settle, write_figure  # noqa: E402
+from .. import store
+from .explainer_captions import SENTENCE
+from .plot_data import settle, write_figure
 
 
 def find_lm_run(results: Path):

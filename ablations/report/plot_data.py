@@ -2,22 +2,21 @@
 error bars, file names and atomic saving."""
 from __future__ import annotations
 
-import matplotlib
+from .mpl import plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import os
+import re
+import tempfile
+from pathlib import Path
 
-import os  # noqa: E402
-import re  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+from transformer.validation import same_value
 
-from transformer.validation import same_value  # noqa: E402
-
-from .analysis import describe, per_seed  # noqa: E402
-from .results import GridResults, present  # noqa: E402
+from .. import store
+from .analysis import describe, per_seed
+from ..selector import present
+from .results import GridResults
 
 
 class SkipPlot(Exception):
@@ -92,3 +91,15 @@ def err(df: pd.DataFrame) -> np.ndarray:
     lo = (df["mean"] - df["ci95_low"]).fillna(0).clip(lower=0)
     hi = (df["ci95_high"] - df["mean"]).fillna(0).clip(lower=0)
     return np.vstack([lo.to_numpy(), hi.to_numpy()])
+
+
+def settle(x) -> np.ndarray:
+    """Numbers rounded to 5 decimals before they are drawn or written: CPUs differ in the
+    last bits of sin, exp and matmul, and a regenerated figure must not change with them."""
+    return np.round(np.asarray(x, dtype=np.float64), 5)
+
+
+def write_figure(out: Path, name: str, fig, table: pd.DataFrame, tight: bool = True) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    store.atomic_write_text(out / f"{name}.csv", table.to_csv(index=False, float_format="%.5f"))
+    save(fig, out / f"{name}.png", tight)

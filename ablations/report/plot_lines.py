@@ -2,21 +2,20 @@
 length (extrapolation)."""
 from __future__ import annotations
 
-import matplotlib
+from .mpl import plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import math
 
-import math  # noqa: E402
+from transformer.validation import same_value
 
-from transformer.validation import same_value  # noqa: E402
-
-from .analysis import describe, per_seed  # noqa: E402
-from .labels import key_label, metric_label  # noqa: E402
-from .plot_data import SkipPlot, err, needs, order, stats_table, values  # noqa: E402
-from .results import get_path, load_curves, present  # noqa: E402
+from .analysis import describe, per_seed
+from .kinds import PLOTS
+from .labels import key_label, metric_label
+from .plot_data import SkipPlot, err, needs, order, stats_table, values
+from ..selector import present
+from .results import get_path, load_curves
 
 
 def band_lines(ax, groups, xlab, ylab, plot, ref=None):
@@ -53,6 +52,8 @@ def scales(ax, xs, plot):
         ax.set_yscale("log")
 
 
+@PLOTS.register("curve", "learning curves from metrics.csv, one line per hue (default: "
+                "the variant); band = ± 1 std over seeds", optional=("hue",), axes=("hue",))
 def curve(grid, runs, plot):
     metric, hue = plot["metric"], plot.get("hue") or "label"
     curves = load_curves(grid, metric, runs)
@@ -76,6 +77,9 @@ def curve(grid, runs, plot):
     return table.rename(columns={"hue": hue}), fig
 
 
+@PLOTS.register("line", "metric vs axis x, one line per hue; error bars = 95% CI; runs "
+                "whose architecture ignores x are drawn as dashed references",
+                required=("x",), optional=("hue",), axes=("x", "hue"))
 def line(grid, runs, plot):
     needs(plot, "x")
     metric, x, hue = plot["metric"], plot["x"], plot.get("hue")
@@ -107,6 +111,9 @@ def line(grid, runs, plot):
     return pd.concat([table, pd.DataFrame(extra)], ignore_index=True) if extra else table, fig
 
 
+@PLOTS.register("extrapolation", "metric@L against evaluation length L (and metric at "
+                "the training length), one line per hue; error bars = 95% CI",
+                optional=("hue",), axes=("hue",))
 def extrapolation(grid, runs, plot):
     metric, hue = plot["metric"], plot.get("hue") or "label"
     cols = {int(c.split("@", 1)[1]): c for c in runs.columns
@@ -140,6 +147,9 @@ def extrapolation(grid, runs, plot):
     return table, fig
 
 
+@PLOTS.register("layers", "metric/layer<i> against the layer index, one line per hue "
+                "(metric@init: at step 0, e.g. grad_norm@init)", optional=("hue",),
+                axes=("hue",))
 def layers(grid, runs, plot):
     """`<metric>/layer<i>` against the layer index i, one line per hue; `<metric>@init`
     reads step 0 (the untrained model), plain `<metric>` the last logged step."""

@@ -1,53 +1,36 @@
 """Plots chosen by a grid's `plots:` section; every PNG gets a CSV of the plotted numbers.
 
-Kinds (each entry may add `where: SEL` to restrict runs, `title`, `logx`, `logy`):
-  bar            metric per value of `x` (default: the variant), optional `hue`;
-                 bars = mean over seeds, error bars = 95% CI, dots = individual seeds
-  curve          learning curves of `metric` from metrics.csv, one line per `hue`
-                 (default: variant), band = ± 1 std across seeds
-  line           metric vs axis `x`, one line per `hue`, error bars = 95% CI; runs whose
-                 architecture ignores `x` (value absent) are drawn as dashed references
-  heatmap        mean metric over two axes `x` and `y`, annotated with mean ± std
-  extrapolation  `metric@L` (and `metric` at the training length) vs evaluation length
-                 L, one line per `hue`, error bars = 95% CI
-  layers         `metric/layer<i>` vs the layer index i, one line per `hue`
-                 (`metric@init`: at step 0)
-  frontier       metric@NAME (quality) vs diversity@NAME, one point per evaluation
-                 NAME, the Pareto front dashed
-  tune           metric vs a tuned setting (default: the first `tune:` key), one line
-                 per variant, each variant's chosen value starred
-On a tuned grid every other kind draws each variant at its chosen values unless the
-entry says `tuned: false`.
+Each entry has a `kind` (registered in kinds.PLOTS by its drawing function: bar,
+heatmap and cross_attention here, the line kinds in plot_lines.py, tune and frontier in
+plot_sweeps.py; `ablate list --kinds` prints them all) and may add `where: SEL` to
+restrict runs, `title`, `logx`, `logy`. On a tuned grid every kind draws each variant at
+its chosen values unless the entry says `tuned: false`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from .mpl import plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from transformer.validation import same_value
 
-from transformer.validation import same_value  # noqa: E402
-
-from .. import schema, store  # noqa: E402
-from ..store import atomic_write_text  # noqa: E402
-from .analysis import describe, per_seed, select  # noqa: E402
-from .labels import key_label, metric_label  # noqa: E402
-from .plot_data import SkipPlot, err, needs, order, save, stats_table, stem, values  # noqa: E402,F401
-from .plot_lines import curve, extrapolation, layers, line  # noqa: E402
-from .results import GridResults  # noqa: E402
-from .tuning import SELECT_BY, runs_for, scores, sweep, tune_keys  # noqa: E402
+from .. import store
+from ..store import atomic_write_text
+from .analysis import per_seed, select
+from .labels import key_label, metric_label
+from .kinds import PLOTS, loaded
+from .plot_data import SkipPlot, err, needs, order, save, stats_table, stem, values
+from .results import GridResults
+from .tuning import runs_for
 
 
 def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Path, Path]:
     """Draw one plot into out/<stem>.png with out/<stem>.csv; raise SkipPlot if impossible."""
     kind = plot.get("kind")
-    if kind not in DRAW:
-        raise SkipPlot(f"unknown plot kind {kind!r}; valid: {', '.join(DRAW)}")
-    if not plot.get("metric") and schema.PLOT_KINDS[kind].needs_metric:
+    if kind not in loaded()[1]:
+        raise SkipPlot(f"unknown plot kind {kind!r}; valid: {', '.join(PLOTS)}")
+    if not plot.get("metric") and PLOTS[kind].needs_metric:
         raise SkipPlot(f"{kind} plot needs a metric")
     runs = runs_for(grid, plot)
     try:
@@ -59,9 +42,9 @@ def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Pa
     for k in ("x", "y", "hue"):
         if plot.get(k) and plot[k] not in runs.columns:
             raise SkipPlot(f"unknown {k} key {plot[k]!r}")
-    data, fig = DRAW[kind](grid, runs, plot)
+    data, fig = PLOTS[kind].fn(grid, runs, plot)
     ax = fig.axes[0]
-    if not schema.PLOT_KINDS[kind].needs_metric:   # a picture of a model: one title on top
+    if not PLOTS[kind].needs_metric:   # a picture of a model: one title on top
         if plot.get("title"):
             fig.suptitle(f"{plot['title']}\n{fig.get_suptitle()}", fontsize=10)
     else:
@@ -78,6 +61,9 @@ def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Pa
     return png, csv
 
 
+@PLOTS.register("bar", "metric per value of x (default: the variant); bars = mean over "
+                "seeds, error bars = 95% CI, dots = seeds", optional=("x", "hue"),
+                axes=("x", "hue"))
 def _bar(grid, runs, plot):
     metric, x, hue = plot["metric"], plot.get("x") or "label", plot.get("hue")
     table = stats_table(grid, runs, metric, [x] + ([hue] if hue else []))
@@ -122,6 +108,8 @@ def _bar(grid, runs, plot):
     return table, fig
 
 
+@PLOTS.register("heatmap", "mean metric over two axes x and y, annotated with mean ± std",
+                required=("x", "y"), axes=("x", "y"))
 def _heatmap(grid, runs, plot):
     needs(plot, "x", "y")
     metric, x, y = plot["metric"], plot["x"], plot["y"]
@@ -150,78 +138,9 @@ def _heatmap(grid, runs, plot):
     return table, fig
 
 
-def _tune(grid, runs, plot):
-    """Metric against a tuned setting per variant, its chosen value starred. A diverged
-    run counts at its initial loss for val_loss (as in the choice) and not at all for
-    other metrics: its last evaluation before diverging would flatter it."""
-    x = plot.get("x") or tune_keys(grid.spec)[0]
-    metric = plot["metric"]
-    if metric not in runs.columns:
-        raise SkipPlot(f"metric {metric!r} is not in the stored results")
-    gone = runs["status"] == "diverged"
-    vals = scores(grid, runs) if metric == SELECT_BY else runs[metric].where(~gone)
-    runs = runs.assign(**{metric: vals})
-    table, fig = line(grid, runs, {**plot, "x": x, "hue": plot.get("hue") or "variant",
-                                   "logx": plot.get("logx", True)})
-    ax = fig.axes[0]
-    chosen = sweep(grid)
-    chosen = chosen[chosen["best"]] if not chosen.empty else chosen
-    hue = plot.get("hue") or "variant"
-    for j, h in enumerate(order(grid, hue, table[hue])):
-        pick = chosen[chosen["variant"] == h] if hue == "variant" else chosen.iloc[:0]
-        row = table[(table[hue] == h) & table[x].isin(pick[x].tolist())] if len(pick) else None
-        if row is not None and len(row):
-            ax.scatter(row[x].astype(float), row["mean"], marker="*", s=160, zorder=4,
-                       color=f"C{j}", edgecolor="black",
-                       label="chosen (lowest val_loss)" if j == 0 else None)
-    ax.legend(fontsize=8, title=key_label(hue))
-    ax.set_title(f"{metric_label(metric)} vs {key_label(x)}, every swept value\n(mean over "
-                 "seeds; error bars: 95% CI; star: each variant's chosen value)")
-    return table, fig
-
-
-def _frontier(grid, runs, plot):
-    """Quality against diversity, one point per evaluation (e.g. one sampling setting),
-    with the Pareto front: the settings no other beats on both."""
-    y, x = plot["metric"], plot["diversity"]
-    names = plot.get("evals") or [c.split("@", 1)[1] for c in runs.columns
-                                  if c.startswith(y + "@") and f"{x}@{c.split('@', 1)[1]}"
-                                  in runs.columns]
-    rows = []
-    for name in names:
-        if f"{x}@{name}" not in runs.columns or f"{y}@{name}" not in runs.columns:
-            raise SkipPlot(f"evaluation {name!r} has no {x} and {y}")
-        sx, sy = (describe(per_seed(runs, f"{m}@{name}")) for m in (x, y))
-        rows.append({"evaluation": name, "n": sx.n, x: sx.mean, f"{x}_std": sx.std,
-                     f"{x}_ci95_low": sx.ci_low, f"{x}_ci95_high": sx.ci_high, y: sy.mean,
-                     f"{y}_std": sy.std, f"{y}_ci95_low": sy.ci_low,
-                     f"{y}_ci95_high": sy.ci_high})
-    if not rows:
-        raise SkipPlot(f"no evaluation has both {x} and {y}")
-    table = pd.DataFrame(rows)
-    front = [i for i, r in table.iterrows() if not any(
-        (o[x] >= r[x] and o[y] >= r[y]) and (o[x] > r[x] or o[y] > r[y])
-        for _, o in table.iterrows())]
-    table["pareto"] = table.index.isin(front)
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for i, r in table.iterrows():
-        ax.errorbar(r[x], r[y], xerr=[[max(0, r[x] - r[f"{x}_ci95_low"])],
-                                      [max(0, r[f"{x}_ci95_high"] - r[x])]] if r["n"] > 1
-                    else None, yerr=[[max(0, r[y] - r[f"{y}_ci95_low"])],
-                                     [max(0, r[f"{y}_ci95_high"] - r[y])]] if r["n"] > 1
-                    else None, fmt="o", color=f"C{i % 10}", capsize=3)
-        ax.annotate(r["evaluation"], (r[x], r[y]), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
-    edge = table[table["pareto"]].sort_values(x)
-    ax.plot(edge[x], edge[y], ls="--", color="gray", label="Pareto front")
-    ax.set_xlabel(f"{metric_label(x)} (diversity)")
-    ax.set_ylabel(f"{metric_label(y)} (quality)")
-    ax.legend(fontsize=8)
-    ax.set_title("Quality vs diversity per evaluation\n(mean over seeds; error bars: "
-                 "95% CI)")
-    return table, fig
-
-
+@PLOTS.register("cross_attention", "where a trained encoder-decoder's decoder reads the "
+                "source: cross-attention per decoder layer on one validation example (the "
+                "first seed's run that `where` selects)", needs_metric=False)
 def _cross_attention(grid, runs, plot):
     from .cross_attention import cross_attention_plot, load_run
     for run_id in runs.sort_values("seed", kind="stable")["run_id"]:
@@ -234,12 +153,6 @@ def _cross_attention(grid, runs, plot):
         except ValueError as e:                    # no cross-attention, no source
             raise SkipPlot(str(e)) from None
     raise SkipPlot("no selected run kept its weights (model.pt)")
-
-
-DRAW = {"bar": _bar, "curve": curve, "line": line, "heatmap": _heatmap,
-        "extrapolation": extrapolation, "layers": layers, "tune": _tune,
-        "frontier": _frontier, "cross_attention": _cross_attention}
-assert set(DRAW) == set(schema.PLOT_KINDS), "a plot kind without its drawing function"
 
 
 def plot_grid(grid: GridResults, out: Path) -> list[dict]:

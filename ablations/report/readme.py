@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from .. import store
-from ..evalspec import generation
+from ..posthoc.spec import generation
 from . import analysis, tuning, verdicts
 from .results import GridResults
 

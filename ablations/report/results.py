@@ -25,6 +25,8 @@ import pandas as pd
 from transformer.validation import same_value
 
 from .. import store
+from ..selector import present
+from .kinds import selector_keys
 
 COST = ["params", "steps", "tokens", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb"]
 
@@ -66,11 +68,6 @@ class GridResults:
         return store.runs_dir(self.path) / run_id / store.METRICS
 
 
-def present(v) -> bool:
-    """A value was recorded (not None, not NaN): the run's arch did not ignore the key."""
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
 def usable(df: pd.DataFrame) -> pd.DataFrame:
     """Runs that count in statistics: diverged ones do, failed ones do not."""
     return df[df["status"] != "failed"]
@@ -83,18 +80,6 @@ def get_path(d: dict, dotted: str, default=None):
             return default
         cur = cur[part]
     return cur
-
-
-def referenced_keys(spec: dict) -> list[str]:
-    """Config keys the spec's plots, checks and baseline mention."""
-    keys: list[str] = list((spec.get("baseline") or {}).keys())
-    for plot in spec.get("plots") or []:
-        keys += [plot[k] for k in ("x", "y", "hue") if isinstance(plot.get(k), str)]
-        keys += list((plot.get("where") or {}).keys())
-    for check in spec.get("checks") or []:
-        for k in ("compare", "against", "select", "best", "where"):
-            keys += list((check.get(k) or {}).keys())
-    return list(dict.fromkeys(keys))
 
 
 def load(path: Path) -> GridResults:
@@ -149,7 +134,7 @@ def load(path: Path) -> GridResults:
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(
         base + [a for a in axes if a not in ("bundle", "experiment")] + metrics + COST
         + ["diverged"] + texts)))
-    for key in referenced_keys(spec):              # e.g. model.d_model set by a bundle
+    for key in selector_keys(spec):              # e.g. model.d_model set by a bundle
         if key not in frame.columns and "." in key:
             frame[key] = [get_path(configs[r], key) for r in frame["run_id"]]
     metrics = [m for m in metrics if m not in texts]

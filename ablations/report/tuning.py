@@ -23,7 +23,8 @@ import pandas as pd
 
 from transformer.validation import same_value
 
-from .results import GridResults, logged_value, present, usable
+from ..selector import present
+from .results import GridResults, logged_value, usable
 
 SELECT_BY = "val_loss"          # every trained run has it; lower is better
 

@@ -38,8 +38,9 @@ import math
 
 import pandas as pd
 
-from .. import schema
+from ..selector import describe as describe_selector
 from .analysis import describe, difference, per_seed, select
+from .kinds import CHECKS, check_kind
 from .results import GridResults
 from .tuning import runs_for
 from .stats import Diff, seeds_needed
@@ -51,14 +52,6 @@ def fmt(x: float) -> str:
     if x is None or not math.isfinite(x):
         return "n/a"
     return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
-
-
-def describe_selector(sel: dict) -> str:
-    parts = []
-    for k, v in (sel or {}).items():
-        v = "|".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-        parts.append(f"{k.split('.')[-1]}={v}")
-    return ", ".join(parts) or "all runs"
 
 
 def judge(d: Diff, better: str, min_effect: float = 0.0) -> str:
@@ -107,12 +100,13 @@ def evaluate(check: dict, grid: GridResults) -> dict:
     metric = check.get("metric")
     out = {"claim": claim, "metric": metric}
     try:
-        out["kind"] = kind = schema.check_kind(check)
+        kind = check_kind(check)
+        out["kind"] = kind.name
         runs = runs_for(grid, check)
-        if kind != "trend" and metric not in runs.columns:
+        if not kind.evals and metric not in runs.columns:   # else metric@NAME columns
             raise LookupError(f"metric {metric!r} is not in the stored results")
         runs = runs[select(runs, check.get("where"))]
-        verdict, evidence = JUDGES[kind](check, runs, metric)
+        verdict, evidence = kind.fn(check, runs, metric)
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         verdict, evidence = "inconclusive", f"cannot evaluate: {msg}."
@@ -134,6 +128,10 @@ def _better(check: dict) -> str:
     return better
 
 
+@CHECKS.register("compare", "compare − against, sign-flipped when lower is better, must "
+                 "clear min_effect (each: every value of compare's keys must, separately)",
+                 required=("compare", "against"), optional=("min_effect", "each"),
+                 selectors=("compare", "against"), numbers=("min_effect",), flags=("each",))
 def _compare(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     against = _side(runs, check["against"], metric)
@@ -168,6 +166,10 @@ def _split(runs: pd.DataFrame, sel: dict) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in combos]
 
 
+@CHECKS.register("threshold", "the 95% CI of the selected runs' mean lies below and/or "
+                 "above a bound", optional=("select", "below", "above"),
+                 marks=("below", "above"), one_of=("below", "above"), selectors=("select",),
+                 numbers=("below", "above"))
 def _threshold(check: dict, runs: pd.DataFrame, metric: str):
     sel = check.get("select") or {}
     s = describe(_side(runs, sel, metric))
@@ -189,6 +191,9 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
                                f"[{fmt(s.ci_low)}, {fmt(s.ci_high)}]; claimed {want}.")
 
 
+@CHECKS.register("best", "the selected group beats every other value of its keys",
+                 required=("best",), optional=("min_effect",), selectors=("best",),
+                 numbers=("min_effect",))
 def _best(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sel = check["best"]
@@ -211,6 +216,10 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
     return combine(verdicts), head + _join(texts, min_eff)
 
 
+@CHECKS.register("trend", "metric@NAME for each evaluation NAME in `along`, in order: "
+                 "every next one is better (per-seed paired differences, each clearing "
+                 "min_effect)", required=("along",), optional=("select", "min_effect"),
+                 selectors=("select",), numbers=("min_effect",), evals=(("along", 2),))
 def _trend(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sub = runs[select(runs, check.get("select"))]
@@ -234,10 +243,6 @@ def _trend(check: dict, runs: pd.DataFrame, metric: str):
 def _join(texts: list[str], min_eff: float) -> str:
     tail = f" (minimum effect {fmt(min_eff)})" if min_eff else ""
     return "; ".join(texts) + tail + "."
-
-
-JUDGES = {"compare": _compare, "threshold": _threshold, "best": _best, "trend": _trend}
-assert set(JUDGES) == set(schema.CHECK_KINDS), "a check kind without its judge"
 
 
 def evaluate_grid(grid: GridResults) -> list[dict]:

@@ -1,8 +1,20 @@
 """Tasks: generated (deterministic from a seed) and real text. See base.py for the contract.
 
-Importing this package registers every shipped task in TASKS."""
-from .base import (IGNORE, TASKS, Task, TaskParams, build_task, choice, make_params,  # noqa: F401
-                   sequence_metrics, task_of)
-from . import synthetic, text  # noqa: F401,E402  (registration)
-from . import disambiguate  # noqa: F401,E402  (registration; the masking grid's encoder task)
-from . import layer_time  # noqa: F401,E402  (registration; the parallelism grid's measurement)
+`TASKS` and the arch checks (registry.py) need no torch: the names and declarations of
+the shipped tasks come from their catalogue, and `TASKS.get(name)` imports the task's
+module. The other names here come from base.py on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .registry import TASKS, check_arch, suited_archs, suits  # noqa: F401
+
+_BASE = ("IGNORE", "Task", "TaskParams", "build_task", "choice", "make_params",
+         "sequence_metrics", "task_of")
+
+
+def __getattr__(name: str):
+    if name in _BASE:
+        return getattr(importlib.import_module(f"{__name__}.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

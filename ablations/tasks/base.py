@@ -20,10 +20,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from transformer.registry import POSITIONAL
 from transformer.validation import ConfigError, build, check_known
-from transformer.registry import Registry
 
-TASKS = Registry("task")
+from .registry import TASKS, check_arch
+
 IGNORE = -100
 
 
@@ -56,7 +57,8 @@ def choice(default: str, *others: str):
 
 class Task:
     Params: type = TaskParams
-    archs: tuple[str, ...] = ()          # archs this task suits
+    default_arch: str = "decoder"        # the arch a config gets when it names none
+    requires: dict[str, Any] = {}        # arch capabilities it needs, e.g. {"seq2seq": False}
     model_defaults: dict[str, Any] = {}  # ModelConfig deltas under which it is learned
     train_defaults: dict[str, Any] = {}  # TrainConfig deltas (steps, lr, batch size, ...)
     measures: bool = False               # True: measured, not trained (see measure.py)
@@ -68,9 +70,7 @@ class Task:
         self.arch = arch
         self.test_split = test_split         # hold out a test split beside val (text halves it)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        if arch not in self.archs:
-            raise ConfigError("model.arch", f"task {params.name!r} does not suit arch {arch!r}; "
-                              f"valid: {', '.join(self.archs)}")
+        check_arch(params.name, arch)
 
     # -- what subclasses provide ------------------------------------------------
     @classmethod
@@ -86,12 +86,13 @@ class Task:
     @classmethod
     def check_config(cls, params: TaskParams, model) -> None:
         """Reject task/model combinations that cannot work (raise ConfigError naming
-        the field), e.g. sequences longer than a learned PE table."""
+        the field), e.g. sequences longer than a bounded PE's table."""
         needed = cls.max_positions(params, model.arch)
-        if ("pos" not in model.ignored_fields() and model.pos == "learned"
+        if ("pos" not in model.ignored_fields() and POSITIONAL.info(model.pos)["bounded"]
                 and needed > model.max_len):
-            raise ConfigError("model.max_len", f"the learned position table has {model.max_len} "
-                              f"entries but task {params.name!r} feeds {needed} positions")
+            raise ConfigError("model.max_len", f"the {model.pos} position table has "
+                              f"{model.max_len} entries but task {params.name!r} feeds "
+                              f"{needed} positions")
 
     @property
     def vocab_size(self) -> int:

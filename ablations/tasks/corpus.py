@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 VAL_FRACTION = 0.1
 CACHE_FORMAT = 1        # bump when the cached layout or tokenization changes

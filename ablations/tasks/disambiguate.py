@@ -27,7 +27,7 @@ import math
 import torch
 
 from .base import IGNORE, TASKS, Task, TaskParams, choice, stable_seed
-from .synthetic import CAUSAL_ARCHS, SMALL, distinct
+from .synthetic import SMALL, distinct
 
 
 @dataclasses.dataclass
@@ -69,7 +69,8 @@ class Disambiguate(Task):
     bank of the river"): a bidirectional encoder can reach 100%, a causal model sits at
     exactly 1 / n_senses by construction (the deciding cue is independent of the past)."""
     Params = DisambiguateParams
-    archs = ("encoder",) + CAUSAL_ARCHS
+    default_arch = "encoder"
+    requires = {"seq2seq": False}
     model_defaults = SMALL
     # bidirectional: 0.99 by 400 steps, 0.999 at 500 (length 16, SMALL, 3 seeds)
     train_defaults = {"steps": 500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}

@@ -21,14 +21,14 @@ import dataclasses
 import torch
 
 from transformer import build_model
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 from transformer.model import TransformerLM
 from transformer.recurrent import RecurrentLM
 
 from ..measure import critical_path, forward_flops, matmul_peak, median, time_call
 from ..measure.unroll import unrolled
 from .base import TASKS, TaskParams
-from .measure import Measured, Measurement
+from .measurement import Measured, Measurement
 
 
 @dataclasses.dataclass
@@ -56,7 +56,8 @@ class LayerTimeParams(TaskParams):
 class LayerTime(Measurement):
     """Time, FLOP/s and critical path of one layer's training step (see module doc)."""
     Params = LayerTimeParams
-    archs = ("lstm", "decoder", "encoder", "gru", "rnn")
+    default_arch = "lstm"
+    requires = {"seq2seq": False}
     model_defaults = {"d_model": 256, "n_heads": 4, "n_layers": 1, "pos": "none",
                       "max_len": 1024}
     train_defaults = {"batch_size": 16, "steps": 5}     # steps: timed steps (median)

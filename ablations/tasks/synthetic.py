@@ -9,9 +9,10 @@ import dataclasses
 
 import torch
 
+from transformer.registry import ARCH
+
 from .base import IGNORE, TASKS, Task, TaskParams, choice, stable_seed
 
-CAUSAL_ARCHS = ("decoder", "rnn", "lstm", "gru")
 # Tiny models only leave the "average over the context" plateau on recall-style tasks
 # with embeddings at unit scale (docs/design.md, "Pitfalls"): std 0.02 stalls MQAR for 6k+ steps.
 SMALL = {"d_model": 64, "n_heads": 4, "n_layers": 2, "embed_init_std": 1.0}
@@ -26,7 +27,7 @@ def seq2seq_batch(src: torch.Tensor, tgt: torch.Tensor, sep: int, arch: str) -> 
     """encoder_decoder: src to the encoder, [SEP]+tgt[:-1] to the decoder (SEP doubles
     as BOS). Other archs read one stream `src SEP tgt` scored only on the tgt part."""
     sep_col = torch.full((src.shape[0], 1), sep, dtype=torch.long)
-    if arch == "encoder_decoder":
+    if ARCH.info(arch)["seq2seq"]:
         return {"src": src, "input": torch.cat([sep_col, tgt[:, :-1]], 1), "target": tgt}
     seq = torch.cat([src, sep_col, tgt], 1)
     target = seq[:, 1:].clone()
@@ -59,7 +60,7 @@ class MQAR(Task):
     its answer, the value bound to it, is scored at the position that reads the query.
     Keys are ids [0, n_keys), values [n_keys, n_keys + n_values)."""
     Params = MQARParams
-    archs = CAUSAL_ARCHS
+    requires = {"seq2seq": False, "default_causal": True}
     # d_model 64 leaves the "average the values in context" plateau only after ~1,500
     # steps; 128 with a narrow FFN (recall is attention's job) does by ~700, in less time.
     model_defaults = {**SMALL, "d_model": 128, "d_ff": 256}
@@ -106,7 +107,7 @@ class Recall(Task):
     recurrent model must carry the last k tokens through its state ("telephone game"),
     attention reads position t - k directly."""
     Params = RecallParams
-    archs = CAUSAL_ARCHS + ("encoder",)
+    requires = {"seq2seq": False}
     model_defaults = SMALL
     # attention is done by ~200 steps; LSTM/GRU need ~1,500 at k=8
     train_defaults = {"steps": 1500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
@@ -143,7 +144,7 @@ class CopyParams(TaskParams):
 class Copy(Task):
     """x SEP x: reproduce a random sequence after the separator (id n_tokens)."""
     Params = CopyParams
-    archs = ("decoder", "encoder_decoder") + CAUSAL_ARCHS[1:]
+    requires = {"default_causal": True}        # a causal stream, or a decoder over a source
     model_defaults = SMALL
     train_defaults = {"steps": 600, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
     reverse = False
@@ -154,7 +155,7 @@ class Copy(Task):
 
     @classmethod
     def max_positions(cls, params, arch):
-        return params.length if arch == "encoder_decoder" else 2 * params.length
+        return params.length if ARCH.info(arch)["seq2seq"] else 2 * params.length
 
     def make_batch(self, gen, batch_size, split):
         p = self.params
@@ -194,7 +195,8 @@ class Order(Task):
     seen everything; label_at overrides that (an encoder with the causal mask and
     [CLS] first can see nothing: the masking ablation)."""
     Params = OrderParams
-    archs = ("encoder",) + CAUSAL_ARCHS
+    default_arch = "encoder"
+    requires = {"seq2seq": False}
     model_defaults = SMALL
     # attention is done by ~200 steps; an LSTM sits at 1/n_entities for ~800 first
     train_defaults = {"steps": 1500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
@@ -215,7 +217,8 @@ class Order(Task):
         seq.scatter_(1, where, who)
         label = torch.where(where[:, 0] < where[:, 1], who[:, 0], who[:, 1])
         cls_col = torch.full((batch_size, 1), self.vocab_size - 1, dtype=torch.long)
-        first = p.label_at == "first" or (p.label_at == "auto" and self.arch == "encoder")
+        first = p.label_at == "first" or (p.label_at == "auto"
+                                            and not ARCH.info(self.arch)["default_causal"])
         seq = torch.cat([cls_col, seq] if first else [seq, cls_col], 1)
         target = torch.full_like(seq, IGNORE)
         target[:, 0 if first else -1] = label
@@ -252,7 +255,8 @@ class Translate(Task):
     Separator / BOS: id 2 n_words. Teacher-forced `exact` equals greedy-decoding exact
     match: greedy decoding reproduces the target iff every next-token argmax is right."""
     Params = TranslateParams
-    archs = ("encoder_decoder", "decoder")
+    default_arch = "encoder_decoder"
+    requires = {"default_causal": True, "recurrent": False}
     model_defaults = SMALL
     train_defaults = {"steps": 800, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
 
@@ -284,7 +288,7 @@ class Translate(Task):
 
     @classmethod
     def max_positions(cls, params, arch):
-        return params.length if arch == "encoder_decoder" else 2 * params.length
+        return params.length if ARCH.info(arch)["seq2seq"] else 2 * params.length
 
     def make_batch(self, gen, batch_size, split):
         p = self.params

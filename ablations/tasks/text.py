@@ -16,7 +16,8 @@ import dataclasses
 
 import torch
 
-from transformer.config import ConfigError
+from transformer.registry import ARCH
+from transformer.validation import ConfigError
 
 from .base import IGNORE, TASKS, Task, TaskParams, choice, sequence_metrics
 from .corpus import load_corpus
@@ -135,7 +136,7 @@ class LMTask(TextTask):
     """Next-token prediction. An `encoder` with causal=False sees the token it must
     predict; that cheat is the masking ablation, so it is allowed, not rejected."""
     Params = LMParams
-    archs = ("decoder", "encoder", "rnn", "lstm", "gru")
+    requires = {"seq2seq": False}
     model_defaults = {"d_model": 128, "n_heads": 4, "n_layers": 2, "pos": "rope"}
     train_defaults = {"steps": 600, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
     window_extra = 1
@@ -169,7 +170,8 @@ class MLMTask(TextTask):
     """BERT masking: of the chosen positions 80% become [MASK] (the id after the text
     vocabulary), 10% a random token, 10% stay; only chosen positions are scored."""
     Params = MLMParams
-    archs = ("encoder",)
+    default_arch = "encoder"
+    requires = {"seq2seq": False, "default_causal": False, "recurrent": False}
     model_defaults = {"d_model": 128, "n_heads": 4, "n_layers": 2, "pos": "rope"}
     train_defaults = {"steps": 600, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
 
@@ -199,9 +201,9 @@ def prompt_ids(cfg: dict, prompt: str, cache_dir=None) -> list[int]:
     if corpus is None:
         raise ConfigError(where, f"task {cfg['task']['name']!r} has no text vocabulary to "
                           "sample in; generate needs a text task (lm)")
-    if cfg["model"]["arch"] == "encoder_decoder":
-        raise ConfigError(where, "generate samples from one stream; valid archs: decoder, "
-                          "encoder, rnn, lstm, gru")
+    if ARCH.info(cfg["model"]["arch"])["seq2seq"]:
+        raise ConfigError(where, "generate samples from one stream; valid archs: " + ", ".join(
+            a for a in ARCH.names() if not ARCH.info(a)["seq2seq"]))
     if isinstance(corpus.decoder, str):                        # char vocabulary
         bad = sorted({c for c in prompt if c not in corpus.decoder})
         if bad:

@@ -23,7 +23,7 @@ from ..config import TrainConfig
 from ..store import MetricsWriter
 from .checkpoint import save_checkpoint_atomically
 from .device import device_usage
-from .evaluation import attention_diagnostics, evaluate, grad_norms
+from .scoring import attention_diagnostics, grad_norms, score
 from .optim import make_optimizer, make_schedule
 
 
@@ -142,9 +142,9 @@ class AblationModule(L.LightningModule):
     def _timed_eval(self, step, diagnostics=True, test=False):
         t = time.perf_counter()
         with self.trainer.precision_plugin.forward_context():
-            self.last_eval = evaluate(self.net, self.task, self.val_sets())
+            self.last_eval = score(self.net, self.task, self.val_sets())
             if test:       # scored once, on the final weights: never used to choose anything
-                self.last_eval.update(evaluate(self.net, self.task, self.task.val_sets(
+                self.last_eval.update(score(self.net, self.task, self.task.val_sets(
                     self.cfg.test_batches, self.cfg.batch_size, self.device, "test"), "test"))
         if diagnostics:
             self.last_eval.update(attention_diagnostics(self.inner, self.val_sets()[""][0]))

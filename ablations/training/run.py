@@ -14,15 +14,15 @@ import time
 import traceback
 from pathlib import Path
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
 from .. import store
 from ..config import nest, parse_sets, resolve, run_id
-from ..plugins import import_plugins
+from .. import plugins
 from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 from ..tasks import TASKS
 from .device import uses_cpu
-from .measure import measure_in_dir
+from .measuring import measure_in_dir
 
 
 def add_arguments(p):
@@ -36,7 +36,7 @@ def add_arguments(p):
 
 
 def main(args) -> int:
-    import_plugins(args.plugin)
+    plugins.import_modules(args.plugin)
     resolved = resolve([nest(parse_sets(args.sets))], cache_dir=store.cache_dir(args.results))
     rid = run_id(resolved)
     rdir = store.run_dir(args.results, args.name, rid)
@@ -64,7 +64,7 @@ def add_one_arguments(p):
 def main_one(args) -> int:
     # the grid runner hands its --plugin modules down, so that variants they register
     # exist in this process too
-    import_plugins([m for m in os.environ.get("ABLATE_PLUGINS", "").split(",") if m])
+    plugins.import_from_env()
     return run_one(Path(args.run_dir))
 
 
@@ -89,7 +89,7 @@ def run_one(run_dir: Path) -> int:
 def train_in_dir(run_dir: Path, resolved: dict) -> int:
     started = time.time()
     try:
-        # a measurement task (ablations/tasks/measure.py) measures instead of training
+        # a measurement task (ablations/tasks/measurement.py) measures instead of training
         fit = measure_in_dir if TASKS.get(resolved["task"]["name"]).measures else _fit
         summary = fit(run_dir, resolved)
     except ConfigError:

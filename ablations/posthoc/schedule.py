@@ -1,4 +1,4 @@
-"""The runner's side of post-hoc evaluations (`evaluate:`, see ablations/evalspec.py):
+"""The runner's side of post-hoc evaluations (`evaluate:`, see spec.py):
 check them before anything runs, and compute the ones finished runs lack after the pool
 (`ablate _evaluate RUN_DIR ...`, one child per slot), never retraining."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from transformer.validation import ConfigError
 
 from .. import store
-from ..evalspec import KEY, applies, check_evaluate, check_shapes, eval_config, missing
+from .spec import KEY, applies, check_evaluate, check_shapes, eval_config, missing
 
 
 def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -> None:
@@ -46,12 +46,12 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -
                     from None
 
 
-def run_missing(evaluate: dict | None, runs, results: Path, grid: str, envs: list[dict],
-                plugins: list[str]) -> int:
+def run_missing(evaluate: dict | None, runs, results: Path, grid: str,
+                envs: list[dict]) -> int:
     """Compute every evaluation that finished ok runs lack: `ablate _evaluate RUN_DIR...`
-    in one child per slot (the runs' own `train.threads` apply). Returns the number of
-    evaluations still missing afterwards (failed: each printed one line)."""
-    from .pool import child_env
+    in one child per slot, each with its slot's environment `envs` (the runs' own
+    `train.threads` apply). Returns the number of evaluations still missing afterwards
+    (failed: each printed one line)."""
     evaluate = check_evaluate(evaluate)
 
     def lacking() -> dict[Path, list[str]]:
@@ -73,7 +73,7 @@ def run_missing(evaluate: dict | None, runs, results: Path, grid: str, envs: lis
     envs = envs or [{}]
     chunks = [todo[i::len(envs)] for i in range(min(len(envs), len(todo)))]
     cmd = [sys.executable, "-m", "ablations", "_evaluate"]
-    procs = [subprocess.Popen(cmd + [str(d) for d in chunk], env=child_env(env, plugins))
+    procs = [subprocess.Popen(cmd + [str(d) for d in chunk], env=env)
              for chunk, env in zip(chunks, envs)]
     for p in procs:
         p.wait()

@@ -3,7 +3,7 @@
 `ablate _evaluate RUN_DIR [RUN_DIR ...]` computes the evaluations that the grid's
 `evaluate:` key (read from the grid's manifest.json) asks of each run and that the run
 lacks, writing runs/<id>/evals/<NAME>.json atomically; `ablate run` calls it after its
-runs. The spec and the selection of runs live in ablations/evalspec.py.
+runs. The spec and the selection of runs live in spec.py.
 
 One evaluation: load model.pt, rebuild the model from the run's model config with the
 overrides (the same state_dict, loaded strictly: a shape change is refused before
@@ -25,10 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-from transformer.config import ConfigError
+from transformer.validation import ConfigError
 
-from .. import evalspec, store
-from ..plugins import import_plugins
+from .. import plugins, store
+from .spec import (KEY, check_evaluate, check_shapes, eval_config, generation, missing,
+                   overrides)
 
 
 def add_arguments(p) -> None:
@@ -40,13 +41,12 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    import os
-    import_plugins([m for m in os.environ.get("ABLATE_PLUGINS", "").split(",") if m])
+    plugins.import_from_env()
     given = parse_specs(args.specs) if args.specs else None
     failed = 0
     for run_dir in map(Path, args.run_dirs):
         evaluate, entry = grid_spec(run_dir) if given is None else (given, {})
-        todo = evalspec.missing(evaluate, entry, run_dir, force=args.force)
+        todo = missing(evaluate, entry, run_dir, force=args.force)
         for name in todo:
             try:
                 data = evaluate_run(run_dir, name, evaluate[name])
@@ -69,7 +69,7 @@ def parse_specs(items: list[str]) -> dict:
             out[name] = json.loads(text) if sep else None
         except ValueError as e:
             raise ConfigError("--eval", f"expected NAME=JSON, got {item!r} ({e})") from None
-    return evalspec.check_evaluate(out)
+    return check_evaluate(out)
 
 
 def grid_spec(run_dir: Path) -> tuple[dict, dict]:
@@ -78,7 +78,7 @@ def grid_spec(run_dir: Path) -> tuple[dict, dict]:
         manifest = store.read_manifest(store.grid_dir_of(run_dir))
     except FileNotFoundError:
         return {}, {}
-    evaluate = evalspec.check_evaluate((manifest.get("spec") or {}).get(evalspec.KEY))
+    evaluate = check_evaluate((manifest.get("spec") or {}).get(KEY))
     entry = next((e for e in manifest.get("runs", []) if e.get("run_id") == run_dir.name), {})
     return evaluate, entry
 
@@ -92,23 +92,23 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
     import torch
 
     from ..tasks import task_of
-    from .evaluation import evaluate
+    from ..training.scoring import score
 
     started = time.time()
     run_dir = Path(run_dir)
     resolved = store.read_config(run_dir)
-    overrides = evalspec.overrides(spec)
-    cfg = evalspec.eval_config(resolved, spec, cache_dir(run_dir))
-    evalspec.check_shapes(resolved["model"], cfg["model"])
+    changed = overrides(spec)
+    cfg = eval_config(resolved, spec, cache_dir(run_dir))
+    check_shapes(resolved["model"], cfg["model"])
     if cfg["train"].get("threads"):
         torch.set_num_threads(cfg["train"]["threads"])
     _, net = store.read_model(run_dir, cfg["model"])
     seed = cfg["train"]["seed"]
     task = task_of(cfg, cache_dir(run_dir))
     out = {"name": name, "spec": spec, "run_id": run_dir.name, "config": cfg, "metrics": {}}
-    if any(overrides.values()):     # with none, the metrics would repeat the run's own
+    if any(changed.values()):     # with none, the metrics would repeat the run's own
         val_sets = task.val_sets(cfg["train"]["eval_batches"], cfg["train"]["batch_size"], "cpu")
-        out["metrics"] = evaluate(net, task, val_sets)
+        out["metrics"] = score(net, task, val_sets)
     if "generate" in spec:
         out["samples"], quality = sample(net, task, cfg, spec["generate"], seed, name)
         out["metrics"].update(quality)
@@ -135,7 +135,7 @@ def sample(net, task, cfg: dict, generate: dict, seed: int,
     from ..tasks.base import stable_seed
     from ..tasks.text import prompt_ids
     from .decoding import sample_metrics
-    g = evalspec.generation(generate)
+    g = generation(generate)
     ids = torch.tensor([prompt_ids(cfg, g["prompt"], task.cache_dir)], dtype=torch.long)
     gen = torch.Generator().manual_seed(stable_seed("posthoc", name, seed))
     use_cache = bool(cfg["model"].get("causal", True))

@@ -1,5 +1,5 @@
 """The `evaluate:` key of a grid: evaluations of trained runs under other settings,
-without retraining (computed by `ablations/training/posthoc.py`, `ablate _evaluate`):
+without retraining (computed by compute.py, `ablate _evaluate`):
 
     evaluate:
       causal: {model.causal: true}                  # the same weights, with the mask
@@ -30,9 +30,10 @@ import re
 
 from pathlib import Path
 
-from transformer.validation import ConfigError, same_value
+from transformer.validation import ConfigError
 
-from . import store
+from .. import store
+from ..selector import matches
 
 KEY = "evaluate"
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")         # a letter first: never an '@L' length
@@ -152,33 +153,22 @@ def overrides(spec: dict) -> dict[str, dict]:
 def applies(spec: dict, entry: dict, config: dict) -> bool:
     """Does the evaluation's `where:` select this run? entry: its manifest entry (axes,
     bundle, ...); other dotted keys are read from the run's resolved config."""
-    for key, want in (spec.get("where") or {}).items():
-        have = lookup(key, entry, config)
-        wants = want if isinstance(want, list) else [want]
-        if have is _MISSING or not any(same_value(have, w) for w in wants):
-            return False
-    return True
+    return matches(run_view(entry, config), spec.get("where"))
 
 
-_MISSING = object()
-
-
-def lookup(key: str, entry: dict, config: dict):
-    axes = entry.get("axes") or {}
-    if key in axes:
-        return axes[key]
-    if key in entry and key not in ("axes", "run_id", "label"):
-        return entry[key]                         # bundle, seed, experiment, ...
-    section, dot, field = key.partition(".")
-    if dot and field in (config.get(section) or {}):
-        return config[section][field]
-    return _MISSING
+def run_view(entry: dict, config: dict) -> dict:
+    """What a selector can name of a stored run: its config's section.field values,
+    then its manifest entry (bundle, seed, experiment), then its axes."""
+    flat = {f"{s}.{k}": v for s, fields in config.items() if isinstance(fields, dict)
+            for k, v in fields.items()}
+    own = {k: v for k, v in entry.items() if k not in ("axes", "run_id", "label")}
+    return {**flat, **own, **(entry.get("axes") or {})}
 
 
 def eval_config(resolved: dict, spec: dict, cache_dir=None) -> dict:
     """The run's resolved config with the evaluation's overrides, validated like any
     run config (ConfigError names the field)."""
-    from .config import resolve
+    from ..config import resolve
     return resolve([resolved, overrides(spec)], cache_dir)
 
 

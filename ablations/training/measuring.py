@@ -1,4 +1,4 @@
-"""A measurement run (a task with `measures = True`, see ablations/tasks/measure.py):
+"""A measurement run (a task with `measures = True`, see ablations/tasks/measurement.py):
 what `_fit` is to a trained run. Sets threads, seed and device as training does, calls
 the task's `measure`, and hands back the summary that `run.write_outcome` stores."""
 from __future__ import annotations

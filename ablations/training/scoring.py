@@ -17,7 +17,7 @@ Batch = dict[str, torch.Tensor]
 
 
 @torch.no_grad()
-def evaluate(model: SequenceModel, task, val_sets: dict[str, list[Batch]],
+def score(model: SequenceModel, task, val_sets: dict[str, list[Batch]],
              prefix: str = "val") -> dict[str, float]:
     """Mean of each task metric over every val set: val_<m> and val_<m>@<L> for the set
     keyed '@<L>' ('' is the main set); `prefix` 'test' names the test split's. A set the

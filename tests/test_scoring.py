@@ -1,4 +1,4 @@
-"""Evaluation and diagnostics (ablations/training/evaluation.py) on bare `build_model`
+"""Evaluation and diagnostics (ablations/training/scoring.py) on bare `build_model`
 networks: no Trainer, no LightningModule."""
 import math
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ablations.tasks import build_task
-from ablations.training.evaluation import attention_diagnostics, evaluate, grad_norms
+from ablations.training.scoring import attention_diagnostics, grad_norms, score
 from transformer import ModelConfig, build_model
 from transformer.attention import ATTN_SCALE
 
@@ -25,7 +25,7 @@ def setup(arch, **model):
 def test_evaluate_averages_the_task_metrics_over_each_set(arch):
     net, task, val_sets = setup(arch)
     net.train()
-    out = evaluate(net, task, val_sets)
+    out = score(net, task, val_sets)
     assert net.training                                          # its mode comes back
     assert set(out) == {"val_loss", "val_acc", "val_exact"}
     with torch.no_grad():
@@ -39,7 +39,7 @@ def test_evaluate_reports_a_set_the_model_cannot_run():
     net, task, val_sets = setup("decoder", pos="learned", max_len=8)
     long = {k: v.repeat(1, 4) for k, v in val_sets[""][0].items()}         # past max_len
     short = {k: v[:, :8] for k, v in val_sets[""][0].items()}
-    out = evaluate(net, task, {"": [short], "@long": [long]})
+    out = score(net, task, {"": [short], "@long": [long]})
     assert "val_loss" in out and "val_loss@long" not in out
     assert "max_len=8" in out["val_error@long"]
 

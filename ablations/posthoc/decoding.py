@@ -1,4 +1,4 @@
-"""What post-hoc decoding evaluations measure (ablations/training/posthoc.py calls these).
+"""What post-hoc decoding evaluations measure (compute.py calls these).
 
 - `sample_metrics`: diversity and quality of a run's samples. distinct_n is the share of
   unique n-grams among all n-grams of all samples (Li et al. 2016); repetition is the
