@@ -8,9 +8,9 @@
 #
 # Resumable: interrupt it at any point and run the same command again; finished runs
 # are skipped and interrupted ones resume from their last checkpoint. Arguments after
-# `--` go to every `ablate run` as they are. Exit status: 0 when every run of every grid
-# finished ok, 1 when some run diverged or failed (the report still covers the rest),
-# 2 on bad input.
+# `--` go to every `ablate run` as they are. Exit status: 0 when every run finished or
+# diverged (a divergence is a result), 1 when a run crashed or a grid is unfinished
+# (the report still covers the rest), 2 on bad input.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -27,7 +27,7 @@ def test_shipped_grid_smoke_trains_and_reports(path, tmp_path):
     run = subprocess.run([sys.executable, "-m", "ablations", "run", str(path), "--smoke",
                           "--seeds", "0", "--workers", "2", "--results", str(results)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode in (0, 1), run.stderr            # 1: a tiny run diverged
+    assert run.returncode == 0, run.stderr                 # a diverged run is a result
     assert "failed" not in run.stderr.split("runs:")[-1].splitlines()[0], run.stderr
     rep = subprocess.run([sys.executable, "-m", "ablations", "report", "--results",
                           str(results), "--no-explainers", spec["name"]], cwd=ROOT, env=env,

@@ -117,7 +117,7 @@ def test_expand_layers_seeds_and_labels(tmp_path):
         ("pos=none", 0), ("pos=sinusoidal", 0), ("pos=none", 1), ("pos=sinusoidal", 1)]
     assert len({r.run_id for r in runs}) == 4
     assert all(r.config["train"]["steps"] == 20 for r in runs)
-    smoke = grids.expand(g, smoke=True, sets={"train.lr": "1e-3"}, seeds=[7])
+    smoke = grids.expand(g, scale="smoke", sets={"train.lr": "1e-3"}, seeds=[7])
     assert [r.seed for r in smoke] == [7, 7]
     assert smoke[0].config["train"]["steps"] == 5
     assert smoke[0].config["train"]["lr"] == 0.001        # YAML's '1e-3' string, coerced
@@ -163,7 +163,7 @@ def test_shipped_grids_are_valid_and_smoke_is_small():
     for path in shipped:
         g = grids.load(path)
         assert g.name == path.stem and g.checks and g.plots and g.smoke
-        runs = grids.expand(g, smoke=True)
+        runs = grids.expand(g, scale="smoke")
         assert len(runs) == len(grids.expand(g))
         # a grid whose steps are an axis (lm_extrapolation's budget) keeps them
         assert all(r.config["train"]["steps"] <= 50 or "train.steps" in r.axes for r in runs)
@@ -254,7 +254,7 @@ def test_scales_pick_overrides_and_a_results_folder(tmp_path, capsys, monkeypatc
     g = grids.load(path)
     assert set(g.scales) == {"big", "smoke"}
     assert {r.config["model"]["d_model"] for r in grids.expand(g, scale="big")} == {32}
-    assert {r.config["train"]["steps"] for r in grids.expand(g, smoke=True)} == {5}
+    assert {r.config["train"]["steps"] for r in grids.expand(g, scale="smoke")} == {5}
     monkeypatch.chdir(tmp_path)
     code, out, _ = run_cli(capsys, "run", path, "--scale", "big", "--dry-run")
     assert code == 0 and "results-big/demo" in out and "est. time" in out

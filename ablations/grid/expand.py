@@ -79,7 +79,7 @@ def view(exp: Experiment, cell: Cell) -> dict:
             "experiment": cell.experiment}
 
 
-def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
+def expand(grid: GridSpec, *, scale: str | None = None,
            sets: dict | None = None, seeds: list[int] | None = None,
            extra: dict | None = None, cache_dir=None) -> list[Run]:
     """Resolve every cell x seed; one Run per distinct run id, in grid order.
@@ -88,7 +88,6 @@ def expand(grid: GridSpec, *, scale: str | None = None, smoke: bool = False,
     resolves to the same config for every value of it, so it is trained once;
     its `axes` entry for that key is None.
     """
-    scale = "smoke" if smoke else scale
     overrides = grid.scales.get(scale) or {} if scale else {}
     if scale and scale not in grid.scales:
         raise GridError(grid.path, f"--scale: unknown scale {scale!r}; valid: "

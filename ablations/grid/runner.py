@@ -149,7 +149,8 @@ def prepare(runs, results: Path, name: str, retry_failed: bool) -> list:
 
 
 def summarize(name: str, runs, results: Path) -> int:
-    """One line of counts; one line per run that did not finish ok. 1 if any failed."""
+    """One line of counts; one line per run that did not finish ok. 1 if a run failed
+    (crashed) or is unfinished; a diverged run is a result and counts as done."""
     counts: dict[str, int] = {}
     bad = []
     for run in runs:
@@ -166,7 +167,10 @@ def summarize(name: str, runs, results: Path) -> int:
     if counts.get("pending"):
         print(f"{counts['pending']} runs are unfinished (running in another process, or "
               f"submitted): run the same command again to collect them", file=sys.stderr)
-    return 1 if bad else 0
+    if counts.get("failed"):
+        print(f"{counts['failed']} failed run(s) stay failed on a rerun; add --retry-failed "
+              "to train them again", file=sys.stderr)
+    return 1 if counts.get("failed") or counts.get("pending") else 0
 
 
 def dry_run(name: str, runs, results: Path, matched: list[str] = (),

@@ -20,7 +20,13 @@ from .layout import LOCK, RESULT
 STATUSES = ("ok", "diverged", "failed")
 # `ablate train` / `_run_one`: ok; diverged or failed (recorded); bad input; another
 # process holds the run's lock (nothing done)
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_BUSY = 0, 1, 3
+
+
+def exit_code(status: str) -> int:
+    """A run that finished or diverged is a result (a divergence is what some ablations
+    show); only a crash is a failure."""
+    return EXIT_OK if status in ("ok", "diverged") else EXIT_FAILED
 
 
 def is_done(run_path: Path) -> bool:

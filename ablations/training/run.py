@@ -19,7 +19,7 @@ from transformer.validation import ConfigError
 from .. import store
 from ..config import nest, parse_sets, resolve, run_id
 from .. import plugins
-from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
+from ..store import EXIT_BUSY, EXIT_OK
 from ..tasks import TASKS
 from .device import uses_cpu
 from .measuring import measure_in_dir
@@ -45,7 +45,7 @@ def main(args) -> int:
     if store.is_done(rdir):
         result = store.read_result(rdir)
         print(f"{rid}: already done ({result['status']}) -> {rdir}")
-        return EXIT_OK if result["status"] == "ok" else EXIT_FAILED
+        return store.exit_code(result["status"])
     store.write_config(rdir, resolved)
     code = run_one(rdir)
     if code != EXIT_BUSY:
@@ -81,7 +81,7 @@ def run_one(run_dir: Path) -> int:
             print(f"{run_dir.name}: running elsewhere (locked)", file=sys.stderr)
             return EXIT_BUSY
         if store.is_done(run_dir):
-            return EXIT_OK if store.status_of(run_dir)[0] == "ok" else EXIT_FAILED
+            return store.exit_code(store.status_of(run_dir)[0])
         resolved = store.read_config(run_dir)
         return train_in_dir(run_dir, resolved)
 
@@ -102,7 +102,7 @@ def train_in_dir(run_dir: Path, resolved: dict) -> int:
     if is_worker_rank():
         return EXIT_OK
     result = write_outcome(run_dir, resolved, summary, time.time() - started)
-    return EXIT_OK if result["status"] == "ok" else EXIT_FAILED
+    return store.exit_code(result["status"])
 
 
 def _fit(run_dir: Path, resolved: dict) -> dict:
