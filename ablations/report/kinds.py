@@ -39,6 +39,7 @@ class Kind:
     axes: tuple[str, ...] = ()              # plots: keys naming a grid key (or 'label')
     one_of: tuple[str, ...] = ()            # at least one of these keys
     needs_metric: bool = True               # plots: drawn from a metric (else a model)
+    directed: bool = False                  # checks: needs to know which way is better
     fn: Callable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -76,6 +77,26 @@ PLOTS = Kinds("plot", Kind("common", "keys every plot takes", required=("kind",)
                            optional=("metric", "where", "title", "logx", "logy", "tuned"),
                            selectors=("where",), flags=("logx", "logy", "tuned")))
 BETTER = ("higher", "lower")
+# Which way a metric is better, from its name: `better:` may be left out only where this
+# settles it (a loss is never silently judged "higher is better").
+_LOWER = ("loss", "perplexity", "ppl", "repetition", "wall_s", "train_s", "_ms", "mem_mb",
+          "critical_path")
+_HIGHER = ("acc", "exact", "distinct", "tokens_per_s", "tps", "speedup", "same_tokens",
+           "loglik")
+
+
+def better_of(check: dict) -> str:
+    """The check's `better:`, or the direction its metric's name declares; ConfigError
+    when neither says."""
+    if check.get("better") is not None:
+        return str(check["better"])
+    base = str(check.get("metric", "")).split("@")[0].split("/")[0]
+    lower = any(w in base for w in _LOWER)
+    higher = any(w in base for w in _HIGHER)
+    if lower != higher:
+        return "lower" if lower else "higher"
+    raise ConfigError("better", f"required: metric {check.get('metric')!r} does not say "
+                      "whether higher or lower is better; valid: higher, lower")
 _MODULES = ("verdicts", "plots", "plot_lines", "plot_sweeps")
 
 
@@ -146,6 +167,11 @@ def check_entry(where: str, item: dict, kinds: Kinds) -> Kind:
     if "better" in item and item["better"] not in BETTER:
         raise ConfigError(f"{where}.better", f"expected higher or lower, got "
                           f"{item['better']!r}")
+    if kind.directed:
+        try:
+            better_of(item)
+        except ConfigError as e:
+            raise ConfigError(f"{where}.better", str(e).split(": ", 1)[1]) from None
     for part in (common, kind):
         for key in part.numbers:
             if key in item and (isinstance(item[key], bool)

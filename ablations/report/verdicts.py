@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..selector import describe as describe_selector
 from .analysis import describe, difference, per_seed, select
-from .kinds import CHECKS, check_kind
+from .kinds import CHECKS, better_of, check_kind
 from .results import GridResults
 from .tuning import runs_for
 from .stats import Diff, seeds_needed
@@ -122,7 +122,7 @@ def _side(runs: pd.DataFrame, sel: dict, metric: str) -> pd.Series:
 
 
 def _better(check: dict) -> str:
-    better = str(check.get("better", "higher")).lower()
+    better = better_of(check).lower()
     if better not in ("higher", "lower"):
         raise ValueError(f"better must be higher or lower, got {better!r}")
     return better
@@ -131,7 +131,8 @@ def _better(check: dict) -> str:
 @CHECKS.register("compare", "compare − against, sign-flipped when lower is better, must "
                  "clear min_effect (each: every value of compare's keys must, separately)",
                  required=("compare", "against"), optional=("min_effect", "each"),
-                 selectors=("compare", "against"), numbers=("min_effect",), flags=("each",))
+                 selectors=("compare", "against"), numbers=("min_effect",), flags=("each",),
+                 directed=True)
 def _compare(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     against = _side(runs, check["against"], metric)
@@ -193,7 +194,7 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
 
 @CHECKS.register("best", "the selected group beats every other value of its keys",
                  required=("best",), optional=("min_effect",), selectors=("best",),
-                 numbers=("min_effect",))
+                 numbers=("min_effect",), directed=True)
 def _best(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sel = check["best"]
@@ -219,7 +220,8 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
 @CHECKS.register("trend", "metric@NAME for each evaluation NAME in `along`, in order: "
                  "every next one is better (per-seed paired differences, each clearing "
                  "min_effect)", required=("along",), optional=("select", "min_effect"),
-                 selectors=("select",), numbers=("min_effect",), evals=(("along", 2),))
+                 selectors=("select",), numbers=("min_effect",), evals=(("along", 2),),
+                 directed=True)
 def _trend(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sub = runs[select(runs, check.get("select"))]
