@@ -62,7 +62,7 @@ class TrainConfig:
         needs = LOGGERS[self.logger]
         if needs and not any(importlib.util.find_spec(m) for m in needs):
             raise ConfigError("train.logger", f"{self.logger} needs its package: "
-                              f"pip install -e '.[{self.logger}]'")
+                              f"pip install {LOGGER_PACKAGES[self.logger]}")
         if self.warmup < 0:
             raise ConfigError("train.warmup", f"must be >= 0, got {self.warmup}")
         if self.test_batches < 0:
@@ -75,6 +75,9 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 # each logger is an optional extra: the modules any one of which it needs
 LOGGERS = {"none": (), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
            "mlflow": ("mlflow",)}
+# what to pip install for each: the extras' own packages, so the hint works outside a
+# checkout too (pyproject.toml's extras name the same ones)
+LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny"}
 
 
 def parse_value(text: str):
