@@ -88,6 +88,14 @@ def parse_value(text: str):
         return text
 
 
+def add_set_option(parser, example: str = "model.pos=rope train.steps=500") -> None:
+    """`--set KEY=VALUE [KEY=VALUE ...]`, repeatable: one form for every command, so a
+    command line that works for `ablate train` works for `ablate run` and back."""
+    parser.add_argument("--set", dest="sets", action="extend", nargs="+", default=[],
+                        metavar="KEY=VALUE",
+                        help=f"override settings, several at once or repeated, e.g. {example}")
+
+
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """['model.pos=rope', ...] -> {'model.pos': 'rope', ...}"""
     out = {}

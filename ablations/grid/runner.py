@@ -22,7 +22,7 @@ from transformer.config import ConfigError
 from .. import store
 from . import evaluate as posthoc
 from .expand import expand
-from ..config import parse_sets
+from ..config import add_set_option, parse_sets
 from .budget import count_params
 from .spec import GridError, load
 from .pool import GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots
@@ -46,8 +46,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="list every run and build its model; train and write nothing")
     p.add_argument("--seeds", metavar="LIST", help="replace the grid's seeds: 1,2,3 or 0-4")
-    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override a field in every run, e.g. train.steps=100")
+    add_set_option(p, "train.steps=100 train.lr=3e-3 (in every run)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a module that registers variants (repeatable)")
     p.add_argument("--retry-failed", action="store_true",
@@ -81,7 +80,7 @@ def main(args) -> int:
     path = Path(args.grid)
     results = args.results or Path(f"results-{args.scale}" if args.scale else "results")
     try:
-        sets = parse_sets(args.set)
+        sets = parse_sets(args.sets)
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.workers is not None and args.workers < 1:
             raise ConfigError("--workers", f"must be >= 1, got {args.workers}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from transformer.config import ConfigError
 
 from .. import store
-from ..config import nest, parse_sets, resolve, run_id
+from ..config import add_set_option, nest, parse_sets, resolve, run_id
 from ..plugins import import_plugins
 from ..store import EXIT_BUSY, EXIT_FAILED, EXIT_OK
 from ..tasks import TASKS
@@ -31,8 +31,7 @@ def add_arguments(p):
                    help="import a module that registers extra variants (repeatable)")
     p.add_argument("--name", default="train",
                    help="folder under --results that holds the run (default: train)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. model.pos=rope, train.steps=500, task.name=mqar")
+    add_set_option(p, "task.name=mqar model.pos=rope train.steps=500")
 
 
 def main(args) -> int:
