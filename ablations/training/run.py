@@ -112,6 +112,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         from .loggers import make_logger
         from .module import AblationModule
         from .checkpoint import checkpoint_step
+        from .progress import RunProgress
         from ..tasks import task_of
 
     quiet_lightning()
@@ -123,7 +124,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
     resume_step = checkpoint_step(ckpt)
     task = task_of(resolved, store.cache_dir(store.results_of(run_dir)))
     module = AblationModule(resolved, task, run_dir, resume_step)
-    trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir))
+    trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir), [RunProgress()])
     (run_dir / store.SUMMARY).unlink(missing_ok=True)
     trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
     return store.read_json(run_dir / store.SUMMARY)
@@ -146,11 +147,11 @@ def imports_outside_gc():
             gc.enable()
 
 
-def build_trainer(cfg: dict, run_dir: Path, logger=False):
+def build_trainer(cfg: dict, run_dir: Path, logger=False, callbacks=()):
     """The Trainer every run uses (`cfg` is the resolved train section). The module
     does its own evaluation, logging and checkpointing on intervals, so Lightning's
-    progress bar, validation loop and checkpoint callback are off, and its logger is
-    only the optional view of `train.logger`."""
+    progress bar, validation loop and checkpoint callback are off (our own progress
+    line is a callback), and its logger is only the optional view of `train.logger`."""
     import lightning as L
     on_cpu = uses_cpu(cfg["accelerator"])
     return L.Trainer(
@@ -160,9 +161,9 @@ def build_trainer(cfg: dict, run_dir: Path, logger=False):
         # strict determinism on a GPU forbids some attention kernels: warn instead
         deterministic=cfg["deterministic"] if on_cpu
         else ("warn" if cfg["deterministic"] else False),
-        logger=logger, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
-        default_root_dir=str(run_dir))
+        logger=logger, callbacks=list(callbacks), enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
+        limit_val_batches=0, default_root_dir=str(run_dir))
 
 
 def quiet_lightning() -> None:
