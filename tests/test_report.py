@@ -264,6 +264,10 @@ def test_ablate_report_end_to_end(tmp_path, capsys):
     assert cli(["report", "--results", str(tmp_path), "--no-explainers", "pe"]) == 0
     assert sorted(gdir.glob("*.png")) == pngs
     assert (gdir / "verdicts.json").read_text() == before
+    # readable by others, like a CSV: PNGs came out 0600 from a temp file once
+    written = [p for p in gdir.glob("*") if p.is_file()] + [tmp_path / "REPORT.md"]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == \
+        {p.name: oct(0o644) for p in written}
 
 
 def test_unknown_grid_is_a_one_line_error(tmp_path, capsys):
