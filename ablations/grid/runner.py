@@ -25,7 +25,8 @@ from .expand import expand
 from ..config import add_set_option, parse_sets
 from .budget import count_params
 from .spec import GridError, load
-from .pool import GPU_LAYER, make_slots, one_line, parse_gpus, run_pool, slurm_slots
+from .pool import GPU_LAYER, cpu_count, make_slots, one_line, parse_gpus, run_pool, \
+    slurm_slots
 
 
 def add_arguments(p) -> None:
@@ -169,9 +170,12 @@ def summarize(name: str, runs, results: Path) -> int:
 def dry_run(name: str, runs, results: Path, matched: list[str] = (),
             scale: str | None = None, workers: int = 1) -> int:
     """Print every run with its parameter count (and the widths `match` solved) and a
-    rough time estimate; train nothing, write nothing."""
-    from .estimate import device_of, fmt_seconds, run_seconds
+    time estimate that says how it was made (estimate.py); train nothing, write nothing."""
+    from .estimate import Estimator, device_of, fmt_seconds
     counts: dict[str, int] = {}
+    cache = store.cache_dir(results)
+    estimator = Estimator(store.grid_dir(results, name), cache if cache.exists() else None,
+                          max(1, cpu_count() // max(1, workers)))
     rows, total, todo_s = [], 0.0, 0.0
     for run in runs:
         key = json.dumps(run.config["model"], sort_keys=True)
@@ -183,11 +187,11 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
         status = store.status_of(store.run_dir(results, name, run.run_id))[0]
         widths = [str(run.config["model"].get(f.split(".", 1)[1], "")) for f in matched]
         device = device_of(run.config, scale)
-        secs = run_seconds(run.config, counts[key], device)
+        secs, how = estimator.seconds(run, counts[key], device, status)
         total += secs
         todo_s += secs if status == "pending" else 0.0
         rows.append((run.run_id, str(run.seed), run.label, *widths, f"{counts[key]:,}",
-                     f"{fmt_seconds(secs)} {device}", status))
+                     f"{fmt_seconds(secs)} {device} {how}", status))
     head = ("run_id", "seed", "variant", *[f.split(".", 1)[1] for f in matched], "params",
             "est. time", "status")
     right = {1, len(head) - 3, len(head) - 2} | {3 + i for i in range(len(matched))}
@@ -200,7 +204,7 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
           f"-> {store.grid_dir(results, name)} (dry run: nothing written)")
     print(f"{name}: estimated {fmt_seconds(total)} of run time in all, "
           f"{fmt_seconds(todo_s / max(1, workers))} left with {workers} worker(s) "
-          f"(a rough model: see ablations/grid/estimate.py)")
+          f"(from {estimator.describe()}; see ablations/grid/estimate.py)")
     return 0
 
 
