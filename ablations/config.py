@@ -49,9 +49,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_fields(self, "train.")
-        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "accelerator": ACCELERATORS,
-                   "logger": LOGGERS}
-        for name, valid in choices.items():
+        for name, valid in TRAIN_CHOICES.items():
             check_known(f"train.{name}", getattr(self, name), valid)
         for name in ("steps", "batch_size", "eval_every", "eval_batches", "log_every",
                      "diag_every", "ckpt_every"):
@@ -75,6 +73,8 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 # each logger is an optional extra: the modules any one of which it needs
 LOGGERS = {"none": (), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
            "mlflow": ("mlflow",)}
+TRAIN_CHOICES = {"schedule": SCHEDULES, "precision": PRECISIONS, "accelerator": ACCELERATORS,
+                 "logger": tuple(LOGGERS)}
 # what to pip install for each: the extras' own packages, so the hint works outside a
 # checkout too (pyproject.toml's extras name the same ones)
 LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny"}
