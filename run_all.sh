@@ -35,8 +35,7 @@ while [[ $# -gt 0 ]]; do
 done
 # Other scales' results never mix with the committed CPU-size ones.
 results=${results:-results${scale_name:+-$scale_name}}
-PY=${PYTHON:-$(command -v python || command -v python3)}
-
+source scripts/venv.sh                 # PY: the active venv, or the project's .venv
 bash scripts/setup.sh
 
 status=0

@@ -13,7 +13,10 @@ import sys
 from transformer.validation import ConfigError
 
 COMMANDS = {
-    "list": ("ablations.listing", "registered variants per kind, tasks, shipped grids"),
+    "list": ("ablations.listing", "variants, tasks and grids; a task's fields (list TASK, "
+                                  "--fields)"),
+    "config": ("ablations.config_command",
+               "print a run's resolved config, every default explicit (--task, --set)"),
     "train": ("ablations.training.run", "train one run into a results folder"),
     "run": ("ablations.grid.runner", "run an ablation grid (resumable, parallel, SLURM)"),
     "report": ("ablations.report.command",

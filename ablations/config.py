@@ -49,9 +49,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_fields(self, "train.")
-        choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "accelerator": ACCELERATORS,
-                   "logger": LOGGERS}
-        for name, valid in choices.items():
+        for name, valid in TRAIN_CHOICES.items():
             check_known(f"train.{name}", getattr(self, name), valid)
         for name in ("steps", "batch_size", "eval_every", "eval_batches", "log_every",
                      "diag_every", "ckpt_every"):
@@ -62,7 +60,7 @@ class TrainConfig:
         needs = LOGGERS[self.logger]
         if needs and not any(importlib.util.find_spec(m) for m in needs):
             raise ConfigError("train.logger", f"{self.logger} needs its package: "
-                              f"pip install -e '.[{self.logger}]'")
+                              f"pip install {LOGGER_PACKAGES[self.logger]}")
         if self.warmup < 0:
             raise ConfigError("train.warmup", f"must be >= 0, got {self.warmup}")
         if self.test_batches < 0:
@@ -75,6 +73,11 @@ ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "auto")
 # each logger is an optional extra: the modules any one of which it needs
 LOGGERS = {"none": (), "tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
            "mlflow": ("mlflow",)}
+TRAIN_CHOICES = {"schedule": SCHEDULES, "precision": PRECISIONS, "accelerator": ACCELERATORS,
+                 "logger": tuple(LOGGERS)}
+# what to pip install for each: the extras' own packages, so the hint works outside a
+# checkout too (pyproject.toml's extras name the same ones)
+LOGGER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow-skinny"}
 
 
 def parse_value(text: str):
@@ -83,6 +86,14 @@ def parse_value(text: str):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def add_set_option(parser, example: str = "model.pos=rope train.steps=500") -> None:
+    """`--set KEY=VALUE [KEY=VALUE ...]`, repeatable: one form for every command, so a
+    command line that works for `ablate train` works for `ablate run` and back."""
+    parser.add_argument("--set", dest="sets", action="extend", nargs="+", default=[],
+                        metavar="KEY=VALUE",
+                        help=f"override settings, several at once or repeated, e.g. {example}")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

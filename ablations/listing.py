@@ -1,28 +1,39 @@
-"""`ablate list`: every registered variant per kind, every task, every shipped grid."""
+"""`ablate list`: every registered variant per kind, every task, every shipped grid;
+`ablate list TASK` and `ablate list --fields`: fields with type, default and choices."""
 from __future__ import annotations
 
 import re
 import textwrap
 from pathlib import Path
 
-from transformer.validation import ConfigError
-
-
+from transformer.validation import ConfigError, check_known
 
 def add_arguments(p) -> None:
+    p.add_argument("task", nargs="?", metavar="TASK",
+                   help="one task: its description, defaults and fields")
+    p.add_argument("--fields", action="store_true",
+                   help="every field of model, train and each task: type, default, choices")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a module that registers variants first (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="one line of description per variant")
+                   help="one line of description per variant; tasks' full descriptions")
 
 
 def main(args) -> int:
     from . import grid as grids
     from transformer.registry import registries
 
+    from . import reference
     from .tasks import TASKS, suited_archs
 
     grids.import_plugins(args.plugin, "--plugin")
+    if args.task is not None:
+        check_known("task", args.task, TASKS.names(), "task")
+        print_task(args.task)
+        return 0
+    if args.fields:
+        print_fields()
+        return 0
     print("Variants (ModelConfig field: registered names; use as model.FIELD in a grid)")
     for field, reg in registries.items():
         if args.verbose:
@@ -34,11 +45,44 @@ def main(args) -> int:
     print("\nTasks (task.name; their fields go under task:)")
     for name in TASKS.names():
         archs = ", ".join(suited_archs(name))
-        print(_wrapped(f"  {name:<15} ", f"{summary(TASKS.info(name)['doc'])} [archs: {archs}]"))
+        text = reference.task_description(name) if args.verbose else \
+            summary(TASKS.info(name)["doc"])
+        print(_wrapped(f"  {name:<15} ", f"{text} [archs: {archs}]"))
     print(f"\nGrids ({_rel(grids.SHIPPED)}/; run with `ablate run FILE`)")
     for path in sorted(grids.SHIPPED.glob("*.yaml")):
         print(_wrapped(f"  {path.stem:<15} ", _grid_line(path, grids)))
     return 0
+
+
+def print_task(name: str) -> None:
+    from . import reference
+    from .tasks import suited_archs
+    print(_wrapped(f"{name}: ", reference.task_description(name)))
+    print(_wrapped("  archs: ", ", ".join(suited_archs(name))))
+    print(_wrapped("  defaults it sets: ", reference.task_deltas(name) or "none"))
+    print("\nFields (task.FIELD; `ablate list --fields` has model and train too)")
+    _print_rows(reference.field_rows(reference.task_fields(name)))
+
+
+def print_fields() -> None:
+    from . import reference
+    from .tasks import TASKS
+    for title, fields in (("model", reference.model_fields()),
+                          ("train", reference.train_fields())):
+        print(f"{title}:")
+        _print_rows(reference.field_rows(fields))
+    for name in TASKS.names():
+        print(f"task (task.name={name}; defaults it sets: "
+              f"{reference.task_deltas(name) or 'none'}):")
+        _print_rows(reference.field_rows(reference.task_fields(name)) or
+                    [("(no fields of its own)", "", "", "")])
+
+
+def _print_rows(rows) -> None:
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
+    for key, typ, default, text in rows:
+        head = f"  {key:<{widths[0]}}  {typ:<{widths[1]}}  {default:<{widths[2]}}  "
+        print(_wrapped(head, text) if text else head.rstrip())
 
 
 def summary(doc: str, width: int = 110) -> str:
@@ -70,9 +114,10 @@ def _grid_line(path: Path, grids) -> str:
     exps = spec.get("experiments") if isinstance(spec.get("experiments"), dict) else {}
     if exps:
         shape = f"experiments: {', '.join(map(str, exps))}"
-        tasks = [(part or {}).get("task") or task for part in exps.values()]
-        task = ", ".join(dict.fromkeys(str(t.get("name") if isinstance(t, dict) else t)
-                                       for t in tasks))
+        tasks = [(part or {}).get("task") for part in exps.values()]
+        # an experiment's task without a name (e.g. only eval_lengths) is the grid's task
+        task = ", ".join(dict.fromkeys(
+            str((t.get("name") if isinstance(t, dict) else t) or task) for t in tasks))
     return f"{claim}. [task {task}; {shape or 'one cell'}; {len(seeds)} seed(s)]"
 
 

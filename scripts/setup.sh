@@ -3,9 +3,10 @@
 # done (run_all.sh and scripts/test.sh call it every time).
 # On a machine without a GPU, the CPU build of torch goes first: a bare `torch`
 # requirement would pull a multi-GB CUDA build. An installed torch is kept as it is.
+# Outside a virtual environment it installs into a project-local .venv (venv.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+source scripts/venv.sh
 
 # find_spec answers "is it installed?" without paying for importing it
 has() { "$PY" -c "import importlib.util as u, sys; sys.exit(u.find_spec('$1') is None)"; }

@@ -3,8 +3,8 @@
 # suite, offline. `bash scripts/test.sh -m 'not slow'` is the fast inner loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/venv.sh                 # PY: the active venv, or the project's .venv
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-PY=${PYTHON:-python3}
 "$PY" -m ruff check --quiet .          # lint first: seconds, and the cheapest failure
 exec "$PY" -m pytest -q "$@"

@@ -240,7 +240,7 @@ def test_experiments_have_their_own_task_axes_and_labels(tmp_path):
     (lambda g: edit(g, "    task: {name: order, length: 8}", "    task: {name: ordr}"),
      "experiments.order.task.name: unknown task 'ordr' (did you mean 'order'?)"),
     (lambda g: edit(g, "axes: {model.pos: [none, rope]}", "axes: {model.pos: [none, ropee]}"),
-     "cell experiment=order model.pos=ropee: model.pos: unknown pos 'ropee'"),
+     "experiments.order.axes.model.pos: unknown pos 'ropee' (did you mean 'rope'?)"),
 ])
 def test_bad_experiments_are_one_line_errors(tmp_path, capsys, change, expected):
     path = write(tmp_path, change(EXPERIMENTS))
@@ -306,3 +306,36 @@ def test_bad_match_is_a_one_line_error(tmp_path, capsys, change, expected):
     code, _, err = run_cli(capsys, "run", write(tmp_path, change(MATCHED)), "--dry-run",
                            "--results", tmp_path / "r")
     assert code == 2 and err.count("\n") == 1 and expected in err, err
+
+
+TYPO = """
+name: typo
+claim: A check names the value the axis misspells.
+task: {name: order, length: 8}
+base:
+  model: {arch: encoder, d_model: 16, n_heads: 2, n_layers: 1}
+axes:
+  KEY: [GOOD, BAD]
+checks:
+  - {claim: c, metric: val_acc, compare: {KEY: FIXED}, against: {KEY: GOOD}}
+"""
+
+
+def _typo_cases():
+    from ablations.config import TRAIN_CHOICES
+    from transformer import registries
+    cases = [(f"model.{field}", reg.names()) for field, reg in registries.items()
+             if field != "arch"]
+    cases += [(f"train.{field}", list(valid)) for field, valid in TRAIN_CHOICES.items()]
+    return cases + [("task.label_at", ["auto", "first", "last"])]
+
+
+@pytest.mark.parametrize("key, names", _typo_cases(), ids=[k for k, _ in _typo_cases()])
+def test_a_typo_in_an_axis_value_is_named_before_the_check(tmp_path, capsys, key, names):
+    good, fixed = names[0], names[1]
+    bad = fixed + fixed[-1]                      # 'rope' -> 'ropee'
+    text = TYPO.replace("KEY", key).replace("GOOD", good).replace("FIXED", fixed) \
+        .replace("BAD", bad)
+    code, _, err = run_cli(capsys, "run", write(tmp_path, text), "--dry-run")
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"axes.{key}: unknown" in err and f"{bad!r} (did you mean {fixed!r}?)" in err, err

@@ -27,6 +27,7 @@ LAYERS = [
     ["ablations.posthoc"],                               # trained weights, scored again
     ["ablations.grid"],                                  # many runs
     ["ablations.listing", "ablations.catalogue", "ablations.cli", "ablations.__main__",
+     "ablations.reference", "ablations.config_command",
      "ablations", "benchmarks"],                         # commands
 ]
 

@@ -264,6 +264,10 @@ def test_ablate_report_end_to_end(tmp_path, capsys):
     assert cli(["report", "--results", str(tmp_path), "--no-explainers", "pe"]) == 0
     assert sorted(gdir.glob("*.png")) == pngs
     assert (gdir / "verdicts.json").read_text() == before
+    # readable by others, like a CSV: PNGs came out 0600 from a temp file once
+    written = [p for p in gdir.glob("*") if p.is_file()] + [tmp_path / "REPORT.md"]
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == \
+        {p.name: oct(0o644) for p in written}
 
 
 def test_unknown_grid_is_a_one_line_error(tmp_path, capsys):
@@ -395,3 +399,14 @@ def test_report_index_follows_the_story_and_places_explainers_by_claim(tmp_path)
     assert at["## 3. zeta: What about zeta?"] < at["explainers/attention_entropy_init.png"] \
         < at["## 5. mid"] < at["explainers/sinusoidal_encoding.png"] < at["## alpha"] \
         < at["## Explainer figures"] < at["explainers/sampling.png"]
+
+
+def test_setup_lists_the_axes_of_each_experiment():
+    from ablations.report.readme import setup_text
+    text = setup_text({"task": {"name": "recall"}, "experiments": {
+        "distance": {"axes": {"task.k": [4, 16], "model.arch": ["lstm", "decoder"]}},
+        "mqar": {"task": {"name": "mqar"}, "axes": {"model.arch": ["gru"]}}}})
+    assert "**Axes:** —" not in text
+    assert '- **Axes per experiment:**\n  - distance: `task.k: [4, 16]`; `model.arch: ["lstm", ' \
+        '"decoder"]`\n  - mqar: `model.arch: ["gru"]`' in text
+    assert "- **Axes:** `model.pos: [\"none\"]`" in setup_text({"axes": {"model.pos": ["none"]}})

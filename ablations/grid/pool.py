@@ -278,7 +278,7 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
                         else:
                             active[slot] = (launch(rd, slots.envs[slot], plugins,
                                                    workers.get(slot, run)), text)
-                            progress.started(text)
+                            progress.started(text, rd, run.config["train"].get("steps"))
                 for slot, (child, text) in list(active.items()):
                     rc = child.proc.poll()
                     if rc is None:

@@ -22,12 +22,12 @@ from transformer.validation import ConfigError
 from .. import store
 from ..posthoc import schedule
 from .expand import expand
-from ..config import parse_sets
+from ..config import add_set_option, parse_sets
 from .budget import count_params
 from .load import load
 from .spec import GridError
-from .pool import (GPU_LAYER, child_env, make_slots, one_line, parse_gpus, run_pool,
-                   slurm_slots)
+from .pool import (GPU_LAYER, child_env, cpu_count, make_slots, one_line, parse_gpus,
+                   run_pool, slurm_slots)
 
 
 def add_arguments(p) -> None:
@@ -48,8 +48,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="list every run and build its model; train and write nothing")
     p.add_argument("--seeds", metavar="LIST", help="replace the grid's seeds: 1,2,3 or 0-4")
-    p.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override a field in every run, e.g. train.steps=100")
+    add_set_option(p, "train.steps=100 train.lr=3e-3 (in every run)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import a module that registers variants (repeatable)")
     p.add_argument("--retry-failed", action="store_true",
@@ -83,7 +82,7 @@ def main(args) -> int:
     path = Path(args.grid)
     results = args.results or Path(f"results-{args.scale}" if args.scale else "results")
     try:
-        sets = parse_sets(args.set)
+        sets = parse_sets(args.sets)
         seeds = parse_seeds(args.seeds) if args.seeds is not None else None
         if args.workers is not None and args.workers < 1:
             raise ConfigError("--workers", f"must be >= 1, got {args.workers}")
@@ -176,9 +175,12 @@ def summarize(name: str, runs, results: Path) -> int:
 def dry_run(name: str, runs, results: Path, matched: list[str] = (),
             scale: str | None = None, workers: int = 1) -> int:
     """Print every run with its parameter count (and the widths `match` solved) and a
-    rough time estimate; train nothing, write nothing."""
-    from .estimate import device_of, fmt_seconds, run_seconds
+    time estimate that says how it was made (estimate.py); train nothing, write nothing."""
+    from .estimate import Estimator, device_of, fmt_seconds
     counts: dict[str, int] = {}
+    cache = store.cache_dir(results)
+    estimator = Estimator(store.grid_dir(results, name), cache if cache.exists() else None,
+                          max(1, cpu_count() // max(1, workers)))
     rows, total, todo_s = [], 0.0, 0.0
     for run in runs:
         key = json.dumps(run.config["model"], sort_keys=True)
@@ -190,11 +192,11 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
         status = store.status_of(store.run_dir(results, name, run.run_id))[0]
         widths = [str(run.config["model"].get(f.split(".", 1)[1], "")) for f in matched]
         device = device_of(run.config, scale)
-        secs = run_seconds(run.config, counts[key], device)
+        secs, how = estimator.seconds(run, counts[key], device, status)
         total += secs
         todo_s += secs if status == "pending" else 0.0
         rows.append((run.run_id, str(run.seed), run.label, *widths, f"{counts[key]:,}",
-                     f"{fmt_seconds(secs)} {device}", status))
+                     f"{fmt_seconds(secs)} {device} {how}", status))
     head = ("run_id", "seed", "variant", *[f.split(".", 1)[1] for f in matched], "params",
             "est. time", "status")
     right = {1, len(head) - 3, len(head) - 2} | {3 + i for i in range(len(matched))}
@@ -207,7 +209,7 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
           f"-> {store.grid_dir(results, name)} (dry run: nothing written)")
     print(f"{name}: estimated {fmt_seconds(total)} of run time in all, "
           f"{fmt_seconds(todo_s / max(1, workers))} left with {workers} worker(s) "
-          f"(a rough model: see ablations/grid/estimate.py)")
+          f"(from {estimator.describe()}; see ablations/grid/estimate.py)")
     return 0
 
 

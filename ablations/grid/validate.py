@@ -76,6 +76,7 @@ def check_spec(grid: GridSpec) -> None:
     if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                             for x in seeds) or len(set(seeds)) < len(seeds):
         raise ConfigError("seeds", f"expected distinct non-negative integers, got {seeds!r}")
+    _check_axis_values(grid)             # before selectors: a typo, not the check naming it
     _check_selectors(grid)
     check_evaluate(s.get("evaluate"))
 
@@ -180,6 +181,19 @@ def _check_match(where: str, match, partial: bool = False) -> None:
     tol = match.get("tolerance", 0.05)
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
         raise ConfigError(f"{where}.tolerance", f"expected a fraction in (0, 1), got {tol!r}")
+
+
+def _check_axis_values(grid: GridSpec) -> None:
+    """Each swept value of a categorical field is one of its choices, with a did-you-mean."""
+    from ..reference import choices_of
+    for exp in grid.experiments:
+        prefix = f"experiments.{exp.name}." if exp.name and exp.name in (
+            grid.spec.get("experiments") or {}) else ""
+        for key, values in exp.swept.items():
+            valid = choices_of(key, exp.task.get("name"))
+            for value in values if valid and isinstance(values, list) else ():
+                if isinstance(value, str):
+                    check_known(f"{prefix}axes.{key}", value, valid, key.rpartition(".")[2])
 
 
 def _check_selectors(grid: GridSpec) -> None:

@@ -32,6 +32,7 @@ def stem(index: int, plot: dict) -> str:
 
 def save(fig, path: Path, tight: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o644)       # mkstemp's 0600 would survive savefig and os.replace
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight" if tight else None)

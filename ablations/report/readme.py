@@ -102,7 +102,12 @@ def setup_text(spec: dict) -> str:
     lines = [f"- **Task:** {inline(spec.get('task'))}"]
     for section, values in (spec.get("base") or {}).items():
         lines.append(f"- **Base {section}:** {inline(values)}")
-    lines.append(f"- **Axes:** {inline(spec.get('axes'))}")
+    exps = spec.get("experiments") or {}
+    if spec.get("axes") or not exps:
+        lines.append(f"- **Axes:** {inline(spec.get('axes'))}")
+    if any((part or {}).get("axes") for part in exps.values()):   # each experiment's own
+        lines.append("- **Axes per experiment:**")
+        lines += [f"  - {name}: {inline((part or {}).get('axes'))}" for name, part in exps.items()]
     if spec.get("tune"):
         lines.append(f"- **Tuned per variant:** {inline(spec['tune'])}")
     if spec.get("bundles"):

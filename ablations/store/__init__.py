@@ -20,7 +20,7 @@ from .files import Unreadable, atomic_write_json, atomic_write_text, read_json  
 from .layout import *  # noqa: F401,F403
 from .evals import eval_is_current, eval_metrics, eval_path, read_evals, write_eval  # noqa: F401
 from .manifest import read_config, read_manifest, write_config, write_manifest  # noqa: F401
-from .metrics import MetricsWriter, read_metrics  # noqa: F401
+from .metrics import MetricsWriter, last_step, read_metrics  # noqa: F401
 from .weights import read_model, write_model  # noqa: F401
 from .results import (EXIT_BUSY, EXIT_FAILED, EXIT_OK, STATUSES, clear_result,  # noqa: F401
                       exit_code, is_done, read_result, run_lock, status_of, write_result)

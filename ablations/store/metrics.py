@@ -44,6 +44,23 @@ class MetricsWriter:
         self._file.close()
 
 
+def last_step(path: Path, tail_bytes: int = 4096) -> int | None:
+    """The step of the last complete row, reading only the file's tail: cheap enough for
+    the grid runner to poll the runs in flight. None when there is no row yet."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - tail_bytes))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    # the last line may be half written (no newline yet): only complete lines count
+    for line in reversed(tail.split("\n")[:-1]):
+        step = line.split(",", 1)[0]
+        if step.isdigit() and line.count(",") == 2:
+            return int(step)
+    return None
+
+
 def read_metrics(path: Path):
     """A DataFrame (step, metric, value); a resumed run may repeat steps: the last row
     wins. FileNotFoundError when absent, Unreadable when damaged."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from transformer.validation import ConfigError
 
 from .. import store
-from ..config import nest, parse_sets, resolve, run_id
+from ..config import add_set_option, nest, parse_sets, resolve, run_id
 from .. import plugins
 from ..store import EXIT_BUSY, EXIT_OK
 from ..tasks import TASKS
@@ -31,8 +31,7 @@ def add_arguments(p):
                    help="import a module that registers extra variants (repeatable)")
     p.add_argument("--name", default="train",
                    help="folder under --results that holds the run (default: train)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. model.pos=rope, train.steps=500, task.name=mqar")
+    add_set_option(p, "task.name=mqar model.pos=rope train.steps=500")
 
 
 def main(args) -> int:
@@ -113,6 +112,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         from .loggers import make_logger
         from .module import AblationModule
         from .checkpoint import checkpoint_step
+        from .progress import RunProgress
         from ..tasks import task_of
 
     quiet_lightning()
@@ -124,7 +124,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
     resume_step = checkpoint_step(ckpt)
     task = task_of(resolved, store.cache_dir(store.results_of(run_dir)))
     module = AblationModule(resolved, task, run_dir, resume_step)
-    trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir))
+    trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir), [RunProgress()])
     (run_dir / store.SUMMARY).unlink(missing_ok=True)
     trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
     return store.read_json(run_dir / store.SUMMARY)
@@ -147,11 +147,11 @@ def imports_outside_gc():
             gc.enable()
 
 
-def build_trainer(cfg: dict, run_dir: Path, logger=False):
+def build_trainer(cfg: dict, run_dir: Path, logger=False, callbacks=()):
     """The Trainer every run uses (`cfg` is the resolved train section). The module
     does its own evaluation, logging and checkpointing on intervals, so Lightning's
-    progress bar, validation loop and checkpoint callback are off, and its logger is
-    only the optional view of `train.logger`."""
+    progress bar, validation loop and checkpoint callback are off (our own progress
+    line is a callback), and its logger is only the optional view of `train.logger`."""
     import lightning as L
     on_cpu = uses_cpu(cfg["accelerator"])
     return L.Trainer(
@@ -161,9 +161,9 @@ def build_trainer(cfg: dict, run_dir: Path, logger=False):
         # strict determinism on a GPU forbids some attention kernels: warn instead
         deterministic=cfg["deterministic"] if on_cpu
         else ("warn" if cfg["deterministic"] else False),
-        logger=logger, enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, num_sanity_val_steps=0, limit_val_batches=0,
-        default_root_dir=str(run_dir))
+        logger=logger, callbacks=list(callbacks), enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
+        limit_val_batches=0, default_root_dir=str(run_dir))
 
 
 def quiet_lightning() -> None:
