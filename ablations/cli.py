@@ -19,6 +19,8 @@ COMMANDS = {
     "report": ("ablations.report.command",
                "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
+    "explore": ("ablations.explore.command",
+                "an interactive page comparing a grid's trained variants (static or --serve)"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
     "_evaluate": ("ablations.training.posthoc", None),  # internal: post-hoc evaluations
     "_worker": ("ablations.grid.worker", None),    # internal: a slot's persistent worker
