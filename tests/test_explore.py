@@ -155,3 +155,10 @@ def test_serve_answers_a_real_request(results):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_report_links_the_explorer_once_written(results, tmp_path):
+    from ablations.report.index import report_index
+    assert "explorer/index.html" not in report_index(results)
+    export(results, results / "explorer", ["tiny_lm"])
+    assert "[explorer/index.html](explorer/index.html)" in report_index(results)
