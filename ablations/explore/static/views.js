@@ -46,7 +46,6 @@ const Views = (() => {
                                  v => { S.stage = v; render(); }));
     main.append(bar, el("p", "muted", `${STAGES[S.stage]}. Rows: queries, columns: keys; ` +
       "hover a cell for its value." + (first ? "" : " (no variant has this stack)")));
-    const width = Math.floor(1100 / S.shown.length / 2) - 8;
     columns(main, (col, key) => {
       const stack = view(key).stacks.find(s => s.name === names[S.stack]);
       const layer = stack && stack.layers[S.layer];
@@ -55,6 +54,7 @@ const Views = (() => {
         return;
       }
       const [H, Tq, Tk] = layer.scaled.shape;
+      const width = Math.floor(1100 / S.shown.length / Math.min(2, H)) - 8;
       const grid = el("div", "heads");
       for (let h = 0; h < H; h++) {
         const values = headValues(stack, layer, h, S.stage);
