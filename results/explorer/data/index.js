@@ -1,0 +1,1 @@
+window.EXPLORER_INDEX = {"grids":[{"name":"attention_scaling","question":"Why divide the attention logits by sqrt(d_k)?","chapter":3},{"name":"positional_order","question":"Is attention order-blind without positional information?","chapter":5},{"name":"architectures","question":"Encoder-only, decoder-only or encoder-decoder?","chapter":9}]};
