@@ -76,7 +76,8 @@ const Draw = (() => {
       const pts = xs.map((v, i) => `${x(v).toFixed(1)},${y(s.ys[i]).toFixed(1)}`).join(" ");
       add("polyline", {points: pts, fill: "none", stroke: `hsl(${k * 83 % 360},65%,45%)`,
                        "stroke-width": 1.6});
-      add("text", {x: W - 10, y: y(s.ys[s.ys.length - 1]) - 3, "text-anchor": "end",
+      // labelled at the far end from offset 0, where every bias curve starts at 0
+      add("text", {x: x(xs[0]) + 2, y: y(s.ys[0]) - 3,
                    fill: `hsl(${k * 83 % 360},65%,35%)`, "font-size": 9}, s.name);
     });
     add("text", {x: pad, y: H - 6, "font-size": 9}, `${xs[0]}`);
