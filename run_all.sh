@@ -52,6 +52,8 @@ for grid in ablations/grids/*.yaml; do
   fi
 done
 
+# the explorer before the report, so that REPORT.md links it
+"$PY" -m ablations explore --results "$results" || echo "run_all.sh: explorer not written" >&2
 "$PY" -m ablations report --results "$results"
 echo "run_all.sh: report in $results/REPORT.md" >&2
 exit "$status"

@@ -22,6 +22,8 @@ COMMANDS = {
     "report": ("ablations.report.command",
                "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
+    "explore": ("ablations.explore.command",
+                "an interactive page comparing a grid's trained variants (static or --serve)"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
     "_evaluate": ("ablations.posthoc.compute", None),  # internal: post-hoc evaluations
     "_worker": ("ablations.training.fork_server", None),    # internal: a slot's persistent worker

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from transformer.config import ModelConfig
+from transformer.registry import registries
 from transformer.validation import ConfigError, build, check_fields, check_known, did_you_mean
 
 from .tasks import TASKS, check_arch
@@ -188,3 +189,15 @@ def run_id(resolved: dict) -> str:
              for s in SECTIONS}
     blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def choices_of(key: str) -> tuple:
+    """The valid values of a categorical model/train field or of task.name, from the
+    registries and TrainConfig's choices: no torch needed. () for any other key (a task's
+    own categorical fields are checked when its cells resolve)."""
+    section, _, name = key.partition(".")
+    if section == "model" and name in registries:
+        return tuple(registries[name].names())
+    if section == "train":
+        return tuple(TRAIN_CHOICES.get(name, ()))
+    return tuple(TASKS.names()) if key == "task.name" else ()

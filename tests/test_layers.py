@@ -22,7 +22,7 @@ LAYERS = [
      "ablations.store"],                                 # rules, the disk format
     ["ablations.tasks"],
     ["ablations.config", "ablations.posthoc.spec"],      # run configs, `evaluate:` specs
-    ["ablations.report"],                                # stored files -> tables, figures
+    ["ablations.report", "ablations.explore"],            # stored files -> tables, pages
     ["ablations.training"],                              # one run (Lightning)
     ["ablations.posthoc"],                               # trained weights, scored again
     ["ablations.grid"],                                  # many runs

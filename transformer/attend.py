@@ -83,11 +83,12 @@ def causal_allowed(Tq: int, start: int, device) -> torch.Tensor:
 def explicit_attention(q, k, v, scale: float, mask, is_causal: bool, dropout: float,
                        record: list) -> torch.Tensor:
     """The same attention as SDPA, appending the weights (B, H, Tq, Tk) to `record`
-    (and, when it has them, the number of keys each row may see to `record.n_keys`)."""
+    (and, when it has them, the number of keys each row may see to `record.n_keys`, and
+    the logits before the softmax, scaled and then masked, to `record.stages`)."""
     if k.shape[1] != q.shape[1]:
         rep = q.shape[1] // k.shape[1]
         k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-    scores = (q @ k.transpose(-2, -1)) * scale
+    scaled = scores = (q @ k.transpose(-2, -1)) * scale
     if is_causal:
         mask = causal_allowed(q.shape[2], 0, q.device)
     if mask is not None:
@@ -97,6 +98,8 @@ def explicit_attention(q, k, v, scale: float, mask, is_causal: bool, dropout: fl
     record.append(weights.detach())
     if hasattr(record, "n_keys"):
         record.n_keys.append(torch.isfinite(scores).sum(-1))
+    if getattr(record, "stages", None) is not None:
+        record.stages.append({"scaled": scaled.detach(), "masked": scores.detach()})
     if dropout:
         weights = F.dropout(weights, dropout)
     return weights @ v

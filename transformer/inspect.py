@@ -14,20 +14,24 @@ class AttentionMaps(list):
     """Attention weights (B, H, Tq, Tk), one entry per attention call, plus `n_keys`:
     for each entry, how many keys each query row was allowed to see (B or 1, H or 1, Tq)
     -- the denominator of 'fraction of uniform entropy', which cannot be read off
-    weights that underflowed to zero."""
+    weights that underflowed to zero. With `stages`, also the logits each softmax
+    read: {"scaled": q k^T * scale, "masked": after the mask and positional bias}."""
 
-    def __init__(self):
+    def __init__(self, stages: bool = False):
         super().__init__()
         self.n_keys: list[torch.Tensor] = []
+        # off by default: two more (B, H, Tq, Tk) tensors a call that only explainers read
+        self.stages: list[dict[str, torch.Tensor]] | None = [] if stages else None
 
 
 @contextlib.contextmanager
-def record_attention(model: nn.Module) -> Iterator[AttentionMaps]:
+def record_attention(model: nn.Module, stages: bool = False) -> Iterator[AttentionMaps]:
     """Within the block, every attention layer runs its explicit path and appends its
     weights (B, H, Tq, Tk) to the yielded list, in module order (for encoder_decoder:
-    encoder self-attention, then per decoder block self- and cross-attention)."""
+    encoder self-attention, then per decoder block self- and cross-attention);
+    `stages=True` also keeps the pre-softmax logits in `maps.stages`."""
     layers = [m for m in model.modules() if isinstance(m, Attention)]
-    maps = AttentionMaps()
+    maps = AttentionMaps(stages)
     for layer in layers:
         layer.recorded = maps
     try:

@@ -7,7 +7,7 @@ import re
 from transformer.validation import ConfigError, check_known, same_value
 
 from ..posthoc.spec import check_evaluate
-from ..config import check_key
+from ..config import check_key, choices_of
 from ..report.kinds import check_entry, known_key, loaded
 from ..tasks import TASKS
 from .expand import cells, matches
@@ -185,12 +185,11 @@ def _check_match(where: str, match, partial: bool = False) -> None:
 
 def _check_axis_values(grid: GridSpec) -> None:
     """Each swept value of a categorical field is one of its choices, with a did-you-mean."""
-    from ..reference import choices_of
     for exp in grid.experiments:
         prefix = f"experiments.{exp.name}." if exp.name and exp.name in (
             grid.spec.get("experiments") or {}) else ""
         for key, values in exp.swept.items():
-            valid = choices_of(key, exp.task.get("name"))
+            valid = choices_of(key)
             for value in values if valid and isinstance(values, list) else ():
                 if isinstance(value, str):
                     check_known(f"{prefix}axes.{key}", value, valid, key.rpartition(".")[2])
