@@ -339,3 +339,57 @@ def test_a_typo_in_an_axis_value_is_named_before_the_check(tmp_path, capsys, key
     code, _, err = run_cli(capsys, "run", write(tmp_path, text), "--dry-run")
     assert code == 2 and err.count("\n") == 1, err
     assert f"axes.{key}: unknown" in err and f"{bad!r} (did you mean {fixed!r}?)" in err, err
+
+
+SHARED = """
+name: shared
+claim: two experiments share a cell
+task: {name: copy, length: 4, n_tokens: 4}
+base: {model: {d_model: 16, n_layers: 1}, train: {steps: 5}}
+experiments:
+  pe:
+    axes: {model.pos: [rope, alibi]}
+  norm:
+    base: {model: {pos: rope}}
+    axes: {model.norm: [layernorm, rmsnorm]}
+seeds: [0]
+checks:
+  - {claim: rmsnorm is no worse, metric: val_loss, compare: {model.norm: rmsnorm},
+     against: {model.norm: layernorm}, where: {experiment: norm}}
+"""
+
+
+def test_a_cell_two_experiments_share_is_trained_once_and_counted_in_both(tmp_path):
+    """pe's pos=rope cell and norm's norm=layernorm cell are one config: one run, listed
+    under both experiments, so the norm check finds its layernorm side."""
+    g = grids.load(write(tmp_path, SHARED))
+    runs = grids.expand(g)
+    assert len(runs) == 3                                   # rope=layernorm, alibi, rmsnorm
+    shared = [r for r in runs if r.shared]
+    assert len(shared) == 1
+    entry = shared[0].manifest_entry()
+    assert entry["experiment"] == "pe" and entry["shared"][0]["experiment"] == "norm"
+    assert entry["shared"][0]["axes"] == {"model.norm": "layernorm"}
+
+
+def test_the_report_counts_a_shared_run_in_each_experiment(tmp_path):
+    import json
+
+    from ablations.report.results import load
+    from ablations.report.verdicts import evaluate_grid
+    g = grids.load(write(tmp_path, SHARED))
+    runs = grids.expand(g, seeds=[0, 1, 2])
+    gdir = tmp_path / "results" / "shared"
+    for r in runs:
+        rd = gdir / "runs" / r.run_id
+        rd.mkdir(parents=True)
+        loss = 1.0 if r.axes.get("model.norm") == "rmsnorm" else 2.0 + 0.01 * r.seed
+        (rd / "result.json").write_text(json.dumps({
+            "run_id": r.run_id, "status": "ok", "metrics": {"val_loss": loss}, "tokens": 1,
+            "config": r.config}))
+    (gdir / "manifest.json").write_text(json.dumps({
+        "name": "shared", "spec": g.spec, "runs": [r.manifest_entry() for r in runs]}))
+    grid = load(gdir)
+    assert len(grid.runs) == 12 and grid.n_listed == 9          # 3 shared rows, seeds 0-2
+    verdict = evaluate_grid(grid)[0]
+    assert verdict["verdict"] == "supported", verdict["evidence"]

@@ -40,6 +40,12 @@ class Run:
     config: dict                   # the resolved config
     experiment: str | None = None
     variant: str | None = None     # the label without the tuned keys (tuned grids only)
+    # the same run as a cell of other experiments (one config, trained once, counted in
+    # each: a check on either experiment must find it)
+    shared: list["Run"] = dataclasses.field(default_factory=list)
+
+    def members(self) -> list["Run"]:
+        return [self, *self.shared]
 
     def manifest_entry(self) -> dict:
         entry = {"run_id": self.run_id, "seed": self.seed, "axes": self.axes,
@@ -48,6 +54,9 @@ class Run:
             entry["experiment"] = self.experiment
         if self.variant is not None:
             entry["variant"] = self.variant
+        if self.shared:
+            entry["shared"] = [{k: v for k, v in m.manifest_entry().items()
+                                if k not in ("run_id", "seed")} for m in self.shared]
         return entry
 
 
@@ -120,15 +129,16 @@ def expand(grid: GridSpec, *, scale: str | None = None,
                                 "is reported on a test split; set train.test_batches (e.g. "
                                 "16) in base")
             rid = run_id(resolved)
+            axes = {k: resolved[k.split(".")[0]].get(k.split(".", 1)[1]) for k in cell.values}
+            plain = {k: v for k, v in axes.items() if k not in exp.tune}
+            run = Run(rid, seed, axes, cell.bundle, label(axes, cell.bundle, cell.experiment),
+                      resolved, cell.experiment,
+                      label(plain, cell.bundle, cell.experiment) if exp.tune else None)
             if rid not in runs:
-                axes = {k: resolved[k.split(".")[0]].get(k.split(".", 1)[1])
-                        for k in cell.values}
-                plain = {k: v for k, v in axes.items() if k not in exp.tune}
-                runs[rid] = Run(rid, seed, axes, cell.bundle,
-                                label(axes, cell.bundle, cell.experiment), resolved,
-                                cell.experiment,
-                                label(plain, cell.bundle, cell.experiment) if exp.tune
-                                else None)
+                runs[rid] = run
+            elif all(m.experiment != cell.experiment for m in runs[rid].members()):
+                # the same config in another experiment: trained once, counted in both
+                runs[rid].shared.append(run)
     return list(runs.values())
 
 

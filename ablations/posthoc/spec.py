@@ -152,8 +152,10 @@ def overrides(spec: dict) -> dict[str, dict]:
 
 def applies(spec: dict, entry: dict, config: dict) -> bool:
     """Does the evaluation's `where:` select this run? entry: its manifest entry (axes,
-    bundle, ...); other dotted keys are read from the run's resolved config."""
-    return matches(run_view(entry, config), spec.get("where"))
+    bundle, ...); other dotted keys are read from the run's resolved config. A run shared
+    by several experiments is selected when any of its memberships is."""
+    return any(matches(run_view({**entry, **member}, config), spec.get("where"))
+               for member in [{}, *(entry.get("shared") or [])])
 
 
 def run_view(entry: dict, config: dict) -> dict:

@@ -87,7 +87,10 @@ def load(path: Path) -> GridResults:
     path = Path(path)
     manifest = store.read_manifest(path)
     spec = manifest.get("spec") or {}
-    entries = [e for e in manifest.get("runs", []) if isinstance(e, dict) and "run_id" in e]
+    listed = [e for e in manifest.get("runs", []) if isinstance(e, dict) and "run_id" in e]
+    # a run shared by several experiments is a row of each (grid/expand.py: `shared`)
+    entries = [{**e, **member, "primary": not member} for e in listed
+               for member in [{}, *(e.get("shared") or [])]]
     axes = list((spec.get("axes") or {}).keys())
     for entry in entries:
         axes += [k for k in (entry.get("axes") or {}) if k not in axes]
@@ -100,7 +103,7 @@ def load(path: Path) -> GridResults:
         try:
             res = store.read_result(store.runs_dir(path) / entry["run_id"])
         except FileNotFoundError:
-            unfinished += 1
+            unfinished += entry["primary"]
             continue
         except store.Unreadable as e:
             problems.append(str(e))
@@ -143,7 +146,7 @@ def load(path: Path) -> GridResults:
     grid = GridResults(manifest.get("name", path.name), path, spec,
                        str(manifest.get("claim") or spec.get("claim") or "").strip(), frame,
                        configs, axes, metrics, list(dict.fromkeys(frame["label"].tolist())),
-                       len(entries), unfinished, problems)
+                       len(listed), unfinished, list(dict.fromkeys(problems)))
     for m in _logged_only(spec, frame):            # a check on a metrics.csv-only metric
         vals = [logged_value(grid, r, m) for r in frame["run_id"]]
         if any(math.isfinite(v) for v in vals):
