@@ -22,6 +22,8 @@ COMMANDS = {
     "report": ("ablations.report.command",
                "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
+    "test": ("ablations.conformance",
+             "the conformance tests on a plugin's variants (from a checkout)"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
     "_evaluate": ("ablations.training.posthoc", None),  # internal: post-hoc evaluations
     "_worker": ("ablations.grid.worker", None),    # internal: a slot's persistent worker

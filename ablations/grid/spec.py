@@ -190,9 +190,10 @@ def read_yaml(path: Path) -> Any:
 
 
 def import_plugins(modules, path) -> None:
-    """Import plugin modules (they register variants) before anything is validated."""
+    """Import plugin modules (they register variants) before anything is validated;
+    a grid's plugins are looked up beside the grid file too."""
     try:
-        plugin_loader.import_plugins(modules)
+        plugin_loader.import_plugins(modules, search=[Path(path).parent])
     except ConfigError as e:
         raise GridError(path, str(e)) from None
 
