@@ -24,6 +24,8 @@ COMMANDS = {
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),
     "explore": ("ablations.explore.command",
                 "an interactive page comparing a grid's trained variants (static or --serve)"),
+    "test": ("ablations.conformance",
+             "the conformance tests on a plugin's variants (from a checkout)"),
     "_run_one": ("ablations.training.run", None),   # internal: the idempotent per-run entry point
     "_evaluate": ("ablations.posthoc.compute", None),  # internal: post-hoc evaluations
     "_worker": ("ablations.training.fork_server", None),    # internal: a slot's persistent worker

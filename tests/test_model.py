@@ -84,6 +84,25 @@ def test_permutation_equivariance_only_without_pe(pos):
     assert equivariant == (pos == "none")
 
 
+@pytest.mark.parametrize("pos", POS)
+def test_positions_past_max_len_work_or_are_refused_clearly(pos):
+    """A task's longer evaluation lengths (lm's eval_lengths) and decoding past max_len
+    reach positions beyond the table a bounded encoding precomputes: it must either
+    encode them or refuse with an error naming max_len, never fail deep in indexing."""
+    model, _ = make(tiny(arch="decoder", pos=pos, max_len=16))
+    x = torch.randint(V, (2, 40))
+    try:
+        with torch.no_grad():
+            full = model(x)
+            pe = model.stack.pos
+            embedded = pe.embed(torch.zeros(1, 4, 32), 30)     # a KV-cache step past it
+    except (ConfigError, ValueError) as e:
+        assert "max_len" in str(e), f"{pos}: refused without naming max_len: {e}"
+        return
+    assert full.shape == (2, 40, V) and torch.isfinite(full).all()
+    assert embedded.shape == (1, 4, 32) and torch.isfinite(embedded).all()
+
+
 GENERATORS = ([tiny(arch="decoder", pos=p) for p in POS]
               + [tiny(arch="encoder_decoder", pos=p) for p in POS]
               + [tiny(arch="encoder", pos="rope", causal=True),

@@ -111,3 +111,15 @@ def test_progress_lines_leave_metrics_csv_byte_identical(tmp_path):
         errs.append(proc.stderr)
     assert files[0] == files[1]
     assert "step 30/30" in errs[1] and "step " not in errs[0]
+
+
+def test_the_live_bar_counts_the_steps_of_runs_in_flight(tmp_path):
+    writer = MetricsWriter(tmp_path / "a" / "metrics.csv")
+    writer.write(500, {"train_loss": 1.0})
+    writer.close()
+    out = io.StringIO()
+    with GridProgress("demo", 2, live=True, stream=out, every_s=0) as progress:
+        progress.started("run-a", tmp_path / "a", 1000)
+        progress.tick()
+        assert progress._bar.tasks[0].completed == pytest.approx(0.5)
+    assert "1 running (500/1000)" in out.getvalue()

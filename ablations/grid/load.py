@@ -12,9 +12,10 @@ from .validate import check_spec, expect
 
 
 def import_plugins(modules, path) -> None:
-    """Import plugin modules (they register variants) before anything is validated."""
+    """Import plugin modules (they register variants) before anything is validated;
+    a grid's plugins are looked up beside the grid file too."""
     try:
-        import_modules(modules)
+        import_modules(modules, search=[Path(path).parent])
     except ConfigError as e:
         raise GridError(path, str(e)) from None
 

@@ -4,7 +4,7 @@ start-up (Trainer, task and evaluation sets, writing the run's files), on this m
 and with the thread count each slot will get.
 
 It times the very code a run executes (task batches, the network's fused loss, the
-fused AdamW step, `evaluate`), in this process and in a temporary folder: the results
+fused AdamW step, `score`), in this process and in a temporary folder: the results
 folder is never touched.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def step_and_eval_seconds(resolved: dict, cache_dir, threads: int) -> tuple[floa
 
     from ..config import TrainConfig
     from ..tasks import task_of
-    from ..training.evaluation import evaluate
+    from ..training.scoring import score
     from ..training.optim import make_optimizer
 
     torch.set_num_threads(threads)
@@ -49,7 +49,7 @@ def step_and_eval_seconds(resolved: dict, cache_dir, threads: int) -> tuple[floa
     step_s = (time.perf_counter() - t0) / n
     val_sets = task.val_sets(cfg.eval_batches, cfg.batch_size, "cpu")
     t0 = time.perf_counter()
-    evaluate(net, task, val_sets)
+    score(net, task, val_sets)
     return step_s, time.perf_counter() - t0
 
 

@@ -79,14 +79,15 @@ class GridProgress:
 
     def tick(self) -> None:
         now = time.monotonic()
-        if now - self._last_steps >= min(1.0, self.every_s):
+        fresh = now - self._last_steps >= min(1.0, self.every_s)
+        if fresh:
             self._last_steps = now
             self.read_steps()
         if self._bar is None and self.running and now - self._last_line >= self.every_s:
             self._last_line = now
             print(f"[{self.finished}/{self.total}] in flight: {self.in_flight()}",
                   file=self.stream, flush=True)
-        self._refresh()
+        self._refresh(force=fresh)
 
     def read_steps(self) -> None:
         for entry in self.running.values():

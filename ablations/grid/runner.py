@@ -23,6 +23,7 @@ from .. import store
 from ..posthoc import schedule
 from .expand import expand
 from ..config import add_set_option, parse_sets
+from ..plugins import names as plugin_names
 from .budget import count_params
 from .load import load
 from .spec import GridError
@@ -107,7 +108,7 @@ def main(args) -> int:
         raise
     except ConfigError as e:
         raise GridError(path, str(e)) from None
-    plugins = list(dict.fromkeys(grid.plugins + args.plugin))
+    plugins = plugin_names(grid.plugins + args.plugin)   # files and grid-relative: modules
     if args.dry_run:
         matched = list(dict.fromkeys(e.match["by"] for e in grid.experiments if e.match))
         return dry_run(grid.name, runs, results, matched, args.scale, len(slots.envs))
