@@ -104,3 +104,14 @@ def test_the_real_probe_times_a_run_without_writing_anywhere(tmp_path, monkeypat
     assert step_s > 0 and eval_s > 0
     assert probe.startup_seconds(config, step_s, eval_s) >= 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_real_probe_times_a_tiny_run():
+    """Not mocked: a broken import in the probe would otherwise only show as a silent
+    fall-back to the FLOP model."""
+    from ablations.config import resolve
+    from ablations.grid.probe import step_and_eval_seconds
+    cfg = resolve([{"task": {"name": "copy", "length": 4, "n_tokens": 4},
+                    "model": {"d_model": 16, "n_layers": 1}, "train": {"steps": 3}}])
+    step_s, eval_s = step_and_eval_seconds(cfg, None, 1)
+    assert step_s > 0 and eval_s > 0

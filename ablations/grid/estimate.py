@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -126,8 +127,11 @@ class Estimator:
                 self.shapes[key] = self.probe(config, self.cache_dir, self.threads)
                 if self.startup_s is None:
                     self.startup_s = self.startup(config, *self.shapes[key])
-            except Exception:              # an estimate must never stop a dry run
-                self.shapes[key] = None
+            except Exception as e:         # an estimate must never stop a dry run,
+                self.shapes[key] = None    # but a broken probe must not hide either
+                print(f"--dry-run: the timed probe failed ({type(e).__name__}: "
+                      f"{str(e).splitlines()[0] if str(e) else ''}); using the FLOP model",
+                      file=sys.stderr)
         return self.shapes[key] if self.startup_s is not None else None
 
     def describe(self) -> str:
