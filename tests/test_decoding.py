@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
+from ablations.posthoc.spec import DECODE_METRICS, GENERATE_METRICS
+
 from ablations.report import command, results as stored, verdicts
 from ablations.posthoc.decoding import decode_speed, distinct, repetition, sample_metrics
 from transformer import ModelConfig, build_model
@@ -35,6 +37,7 @@ def test_sample_metrics_loglik_is_the_models_own_log_probability():
     model, prompt = net(), torch.tensor([[1, 2, 3]])
     out = model.generate(prompt, 5, temperature=0)
     m = sample_metrics(model, prompt, [out])
+    assert set(m) == set(GENERATE_METRICS)             # the names grids may use, declared
     logp = model.full_logits(out[:, :-1], None).log_softmax(-1)[0, 2:]
     want = logp.gather(-1, out[0, 3:, None]).mean().item()
     assert m["loglik"] == pytest.approx(want, abs=1e-5)
@@ -43,6 +46,7 @@ def test_sample_metrics_loglik_is_the_models_own_log_probability():
 
 def test_decode_speed_reports_each_length_and_identical_greedy_tokens():
     m = decode_speed(net(), torch.tensor([[1, 2, 3]]), [4, 12])
+    assert {k.split("@")[0] for k in m} == set(DECODE_METRICS)
     for n in (4, 12):
         assert m[f"tps_cache@{n}"] > 0 and m[f"tps_nocache@{n}"] > 0
         assert m[f"speedup@{n}"] == pytest.approx(m[f"tps_cache@{n}"] / m[f"tps_nocache@{n}"])

@@ -73,6 +73,15 @@ BAD = {
         "checks[0]: compare needs against"),
     "check key": (lambda g: g + "checks: [{claim: x, metric: m, best: {model.pos: none}, "
                   "bettr: higher}]\n", "checks[0]: unknown key 'bettr' (did you mean 'better'?)"),
+    "check metric": (lambda g: g + "checks: [{claim: x, metric: val_los, better: lower, "
+                     "best: {model.pos: none}}]\n",
+                     "checks[0].metric: unknown metric 'val_los' (did you mean 'val_loss'?)"),
+    "check metric suffix": (
+        lambda g: g + "checks: [{claim: x, metric: val_loss@causl, better: lower, "
+        "best: {model.pos: none}}]\n",
+        "checks[0].metric: unknown suffix in 'val_loss@causl': @causl is neither an evaluation"),
+    "plot metric": (lambda g: g + "plots: [{kind: bar, metric: val_perplexity, x: model.pos}]\n",
+                    "plots[0].metric: unknown metric 'val_perplexity'"),
     "plot kind": (lambda g: g + "plots: [{kind: pie, metric: val_acc, x: model.pos}]\n",
                   "plots[0].kind: expected one of bar, heatmap"),
     "plot axis": (lambda g: g + "plots: [{kind: bar, metric: val_acc, x: model.poss}]\n",

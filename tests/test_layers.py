@@ -21,7 +21,8 @@ LAYERS = [
     ["ablations.selector", "ablations.plugins", "ablations.measure",
      "ablations.store"],                                 # rules, the disk format
     ["ablations.tasks"],
-    ["ablations.config", "ablations.posthoc.spec"],      # run configs, `evaluate:` specs
+    ["ablations.config", "ablations.posthoc.spec",
+     "ablations.metric_names"],                          # run configs, specs, metric names
     ["ablations.report", "ablations.explore"],            # stored files -> tables, pages
     ["ablations.training"],                              # one run (Lightning)
     ["ablations.posthoc"],                               # trained weights, scored again

@@ -110,6 +110,8 @@ def test_layer_time_run_writes_a_result_like_a_trained_run(tmp_path, arch):
     for key in ("step_ms", "step_gflop", "achieved_gflops", "peak_gflops", "mfu",
                 "critical_path", "projected_ms", "threads", "load_1m"):
         assert isinstance(m[key], float) and m[key] == m[key], key
+    from ablations.metric_names import known
+    assert set(m) <= known(["layer_time"], None)        # what grids may name, declared
     assert m["projected_ms"] == max(m["projected_compute_ms"], m["projected_latency_ms"])
     assert m["projected_latency_ms"] == pytest.approx(2 * m["critical_path"] * 5e-3)
     assert m["achieved_gflops"] == pytest.approx(m["step_gflop"] / m["step_ms"] * 1e3)

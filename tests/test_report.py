@@ -174,7 +174,8 @@ def test_each_best_threshold_and_missing(pe_grid):
     missing = verdicts.evaluate({"claim": "c", "metric": "bleu", "better": "higher",
                                  "compare": {"model.pos": "rope"},
                                  "against": {"model.pos": "none"}}, pe_grid)
-    assert missing["verdict"] == "inconclusive" and "cannot evaluate" in missing["evidence"]
+    # a check the stored runs cannot answer is an error of the grid, never "inconclusive"
+    assert missing["verdict"] == "error" and "cannot evaluate" in missing["evidence"]
     diverge = verdicts.evaluate({"claim": "learned diverges more", "metric": "diverged",
                                  "better": "higher", "compare": {"model.pos": "learned"},
                                  "against": {"model.pos": "sinusoidal"}}, pe_grid)
@@ -410,3 +411,14 @@ def test_setup_lists_the_axes_of_each_experiment():
     assert '- **Axes per experiment:**\n  - distance: `task.k: [4, 16]`; `model.arch: ["lstm", ' \
         '"decoder"]`\n  - mqar: `model.arch: ["gru"]`' in text
     assert "- **Axes:** `model.pos: [\"none\"]`" in setup_text({"axes": {"model.pos": ["none"]}})
+
+
+def test_a_check_that_cannot_be_evaluated_makes_the_report_exit_1(tmp_path, capsys):
+    from ablations.cli import main
+    make_grid(tmp_path, pe_spec(checks=[{"claim": "c", "metric": "bleu", "better": "higher",
+                                         "compare": {"model.pos": "rope"},
+                                         "against": {"model.pos": "none"}}]),
+              pe_metrics, config=pe_config)
+    assert main(["report", "--results", str(tmp_path), "--no-explainers", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "check 1" in err and "metric 'bleu'" in err, err

@@ -79,6 +79,7 @@ def test_metrics(name, arch, cache):
     logits = torch.randn(*batch["target"].shape, t.vocab_size)
     m = t.metrics(logits, batch)
     assert "loss" in m and "acc" in m and all(v.dim() == 0 for v in m.values())
+    assert set(m) == set(TASKS.info(name)["writes"])      # what grids may name, declared
     perfect = torch.nn.functional.one_hot(batch["target"].clamp(min=0), t.vocab_size).float() * 50
     assert t.metrics(perfect, batch)["acc"] == 1.0
 

@@ -53,6 +53,9 @@ def test_train_writes_a_complete_run(tmp_path):
     names = {r.split(",")[1] for r in rows[1:]}
     assert {"train_loss", "lr", "grad_norm", "val_loss", "grad_norm/layer0",
             "attn_entropy/layer0"} <= names
+    from ablations.metric_names import known
+    written = {n.partition("/layer")[0] for n in names | set(result["metrics"])}
+    assert written <= known(["copy"], None), written - known(["copy"], None)
     steps = sorted({int(r.split(",")[0]) for r in rows[1:] if ",val_loss," in r})
     assert steps == [0, 10, 20, 30]
     # a second identical command trains nothing
@@ -103,7 +106,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 @pytest.mark.slow
 def test_divergence_is_recorded_with_its_step(tmp_path):
     extra = ["train.steps=50", "train.lr=1.0e+30", "train.grad_clip=0", "train.warmup=0"]
-    assert main(["train", "--results", str(tmp_path), *sets(*extra)]) == 1
+    assert main(["train", "--results", str(tmp_path), *sets(*extra)]) == 0   # a result
     result, _ = result_of(tmp_path, "train", extra)
     assert result["status"] == "diverged"
     assert result["metrics"]["diverged_step"] < 50 and "non-finite" in result["reason"]

@@ -8,6 +8,7 @@ from transformer.validation import ConfigError, check_known, same_value
 
 from ..posthoc.spec import check_evaluate
 from ..config import check_key, choices_of
+from ..metric_names import check_metric
 from ..report.kinds import check_entry, known_key, loaded
 from ..tasks import TASKS
 from .expand import cells, matches
@@ -210,10 +211,14 @@ def _check_selectors(grid: GridSpec) -> None:
     if grid.baseline is not None:
         _selector(grid.baseline, "baseline", keys, every)
     checks, plots = loaded()
+    tasks = list(dict.fromkeys(e.task["name"] for e in exps))
     for what, kinds in (("checks", checks), ("plots", plots)):
         for i, item in enumerate(expect(grid.spec.get(what) or [], list, what, "a list")):
             where = f"{what}[{i}]"
             kind = check_entry(where, expect(item, dict, where, "a mapping"), kinds)
+            for key in ("metric", "diversity"):
+                if isinstance(item.get(key), str):
+                    check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate)
             _check_tuned(where, item, grid)
             for key, least in kind.evals:
                 if key in item:

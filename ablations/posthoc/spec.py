@@ -43,6 +43,10 @@ RESERVED = ("generate", "where", "decode_speed")
 DECODE_SPEED = {"prompt": str, "lengths": list}
 GENERATE = {"prompt": str, "max_new_tokens": int, "temperature": float, "top_k": int,
             "top_p": float, "samples": int}
+# the metrics each kind of evaluation writes (decoding.py computes them; a test keeps the
+# two in step), for checking a grid's metric names before anything runs
+GENERATE_METRICS = ("distinct_1", "distinct_2", "distinct_3", "repetition", "loglik")
+DECODE_METRICS = ("tps_cache", "tps_nocache", "speedup", "same_tokens")
 GENERATE_DEFAULTS = {"max_new_tokens": 100, "temperature": 0.8, "top_k": None, "top_p": None,
                      "samples": 1}
 

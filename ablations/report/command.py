@@ -92,6 +92,8 @@ def report_grid(path: Path, problems: list[str] | None = None) -> str:
                             grid_readme(grid, agg, comp, drawn, verdict_list))
     if problems is not None:
         problems.extend(grid.problems)
+        problems.extend(f"{grid.name}: check {i + 1} ({v['claim'][:60]}): {v['evidence']}"
+                        for i, v in enumerate(verdict_list) if v["verdict"] == "error")
     counts = grid.runs["status"].value_counts().to_dict()
     tally = ", ".join(f"{sum(v['verdict'] == k for v in verdict_list)} {k}"
                       for k in verdicts.VERDICTS if any(v["verdict"] == k for v in verdict_list))

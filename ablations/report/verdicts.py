@@ -45,7 +45,9 @@ from .results import GridResults
 from .tuning import runs_for
 from .stats import Diff, seeds_needed
 
-VERDICTS = ("supported", "not_supported", "inconclusive")
+# "error": the check could not be evaluated (a metric or selector the stored runs lack):
+# a problem of the grid, never a verdict about the claim; `ablate report` exits 1
+VERDICTS = ("supported", "not_supported", "inconclusive", "error")
 
 
 def fmt(x: float) -> str:
@@ -109,7 +111,7 @@ def evaluate(check: dict, grid: GridResults) -> dict:
         verdict, evidence = kind.fn(check, runs, metric)
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
-        verdict, evidence = "inconclusive", f"cannot evaluate: {msg}."
+        verdict, evidence = "error", f"cannot evaluate: {msg}."
     out.update(verdict=verdict, evidence=f"{metric}: {evidence}")
     return out
 
@@ -251,7 +253,7 @@ def evaluate_grid(grid: GridResults) -> list[dict]:
     return [evaluate(c, grid) for c in grid.spec.get("checks") or []]
 
 
-WORDS = {"supported": "Supported", "not_supported": "Not supported",
+WORDS = {"supported": "Supported", "not_supported": "Not supported", "error": "Error",
          "inconclusive": "Inconclusive"}
 
 

@@ -61,7 +61,10 @@ class Task:
     requires: dict[str, Any] = {}        # arch capabilities it needs, e.g. {"seq2seq": False}
     model_defaults: dict[str, Any] = {}  # ModelConfig deltas under which it is learned
     train_defaults: dict[str, Any] = {}  # TrainConfig deltas (steps, lr, batch size, ...)
-    measures: bool = False               # True: measured, not trained (see measure.py)
+    measures: bool = False               # True: measured, not trained (see measurement.py)
+    # what `metrics` returns (a measurement: what `measure` returns); the run stores each
+    # as val_<m>/test_<m>, and grids may only name these (ablations/metric_names.py)
+    writes: tuple[str, ...] = ("loss", "acc", "exact")
 
     def __init__(self, params: TaskParams, seed: int, arch: str, cache_dir: Path | None = None,
                  test_split: bool = False):

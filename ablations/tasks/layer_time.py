@@ -61,6 +61,8 @@ class LayerTime(Measurement):
     model_defaults = {"d_model": 256, "n_heads": 4, "n_layers": 1, "pos": "none",
                       "max_len": 1024}
     train_defaults = {"batch_size": 16, "steps": 5}     # steps: timed steps (median)
+    writes = ("step_ms", "step_gflop", "achieved_gflops", "peak_gflops", "mfu",
+              "critical_path", "projected_ms", "projected_compute_ms", "projected_latency_ms")
 
     @classmethod
     def max_positions(cls, params, arch):

@@ -11,7 +11,8 @@ from transformer.validation import ConfigError
 # what a task class declares: its default arch, the arch capabilities it requires
 # (transformer/registry.py: default_causal, seq2seq, recurrent) and whether it measures
 TASKS = Registry("task", Path(__file__).with_name("catalog.json"),
-                 {"default_arch": "decoder", "requires": {}, "measures": False})
+                 {"default_arch": "decoder", "requires": {}, "measures": False,
+                  "writes": ("loss", "acc", "exact")})
 
 
 def suits(requires: dict, arch: str) -> bool:

@@ -114,6 +114,8 @@ class TextTask(Task):
         """Validation set key -> (the parameter that sets its length, crop length)."""
         return {"": ("seq_len", self.params.seq_len)}
 
+    writes = ("loss", "acc")
+
     def metrics(self, logits, batch):
         m = sequence_metrics(logits, batch["target"])
         return {"loss": m["loss"], "acc": m["acc"]}   # exact match of a text crop means nothing

@@ -41,9 +41,13 @@ def progress_line(step: int, total: int, loss: float | None, elapsed_s: float,
 
 
 class RunProgress(Callback):
+    @property
+    def stream(self):
+        return self._stream or sys.stderr
+
     def __init__(self, stream=None, live: bool | None = None, every_s: float | None = None,
                  clock=time.monotonic):
-        self.stream = stream or sys.stderr
+        self._stream = stream          # None: sys.stderr when written (ddp_spawn pickles us)
         self.live = self.stream.isatty() if live is None else live
         self.every_s = every_s if every_s is not None else \
             LIVE_EVERY_S if self.live else log_every_s()
