@@ -422,3 +422,30 @@ def test_a_check_that_cannot_be_evaluated_makes_the_report_exit_1(tmp_path, caps
     assert main(["report", "--results", str(tmp_path), "--no-explainers", "-q"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "check 1" in err and "metric 'bleu'" in err, err
+
+
+def test_the_report_loads_the_plugins_a_grid_ran_with(tmp_path, capsys):
+    """A grid trained with a plugin variant: the report imports the plugin its manifest
+    records (looked up beside the grid file); one that is gone is one line, not the end."""
+    import json
+
+    from ablations.cli import main
+    from transformer.registry import POSITIONAL
+    (tmp_path / "grids").mkdir()
+    (tmp_path / "grids" / "report_plugin_pe.py").write_text(
+        "from transformer.positional import PositionalEncoding\n"
+        "from transformer.registry import POSITIONAL\n"
+        "@POSITIONAL.register('report_plugin_pe')\n"
+        "class P(PositionalEncoding):\n    pass\n")
+    results = tmp_path / "results"
+    for name, plugin in (("good", "report_plugin_pe"), ("gone", "no_such_plugin_xyz")):
+        gdir = make_grid(results, {**pe_spec(), "name": name}, pe_metrics, config=pe_config)
+        manifest = json.loads((gdir / "manifest.json").read_text())
+        manifest.update(grid_file=str(tmp_path / "grids" / f"{name}.yaml"),
+                        applied={"plugins": [plugin]})
+        (gdir / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", "--results", str(results), "--no-explainers", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "report_plugin_pe" in POSITIONAL
+    assert err.count("\n") == 1 and "gone" in err and "no_such_plugin_xyz" in err, err
+    assert (results / "REPORT.md").is_file() and (results / "good" / "README.md").is_file()

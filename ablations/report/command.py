@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import store
-from . import analysis, plots, tuning, verdicts
+from transformer.validation import ConfigError
+
+from .. import plugins, store
+from . import analysis, plots, results, tuning, verdicts
 from .index import report_index
 from .kinds import loaded
 from .readme import grid_readme
-from .results import load as load_results
 
 PLOT_FILE = re.compile(r"^\d\d_(%s)(_.*)?\.(png|csv)$" % "|".join(loaded()[1]))
 
@@ -36,21 +37,23 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    results = Path(args.results)
-    if not results.is_dir():
-        print(f"ablate report: error: results folder {str(results)!r} does not exist",
+    root = Path(args.results)
+    if not root.is_dir():
+        print(f"ablate report: error: results folder {str(root)!r} does not exist",
               file=sys.stderr)
         return 2
-    available = {p.name: p for p in store.find_grids(results)}
+    available = {p.name: p for p in store.find_grids(root)}
     unknown = [g for g in args.grids if g not in available]
     if unknown:
-        print(f"ablate report: error: unknown grid {unknown[0]!r} in {results}; available: "
+        print(f"ablate report: error: unknown grid {unknown[0]!r} in {root}; available: "
               f"{', '.join(sorted(available)) or 'none'}", file=sys.stderr)
         return 2
     say = (lambda *a: None) if args.quiet else print
     if not available:
-        say(f"no grid results under {results} (run `ablate run GRID.yaml` first)")
+        say(f"no grid results under {root} (run `ablate run GRID.yaml` first)")
     problems: list[str] = []
+    for name in args.grids or list(available):    # the variants their models need
+        problems += load_plugins(available[name])
     for name in args.grids or list(available):
         try:
             say(report_grid(available[name], problems))
@@ -58,10 +61,17 @@ def main(args) -> int:
             problems.append(str(e))
     if not args.no_explainers:
         from . import explainers
-        for note in explainers.make_all(results):
-            say(note)
-    store.atomic_write_text(results / "REPORT.md", report_index(results))
-    say(f"wrote {results / 'REPORT.md'}")
+        try:
+            notes = explainers.make_all(root)
+        except Exception as e:              # a figure is never the end of the report
+            notes = [f"explainers: cannot use run ({type(e).__name__}: {e})"]
+        for note in notes:
+            if note.startswith("explainers: cannot"):
+                problems.append(note.removeprefix("explainers: "))
+            else:
+                say(note)
+    store.atomic_write_text(root / "REPORT.md", report_index(root))
+    say(f"wrote {root / 'REPORT.md'}")
     for problem in problems:                     # one line each, after the work
         print(f"ablate report: skipped {problem}", file=sys.stderr)
     return 1 if problems else 0
@@ -70,7 +80,7 @@ def main(args) -> int:
 def report_grid(path: Path, problems: list[str] | None = None) -> str:
     """Regenerate everything for one grid; returns a one-line summary. Damaged run files
     are left out and appended to `problems`."""
-    grid = load_results(path)
+    grid = results.load(path)
     tuned = tuning.is_tuned(grid)
     summary = grid.runs if tuned else grid.runs.drop(columns="variant")
     store.atomic_write_text(path / "summary.csv", summary.to_csv(index=False))
@@ -92,6 +102,8 @@ def report_grid(path: Path, problems: list[str] | None = None) -> str:
                             grid_readme(grid, agg, comp, drawn, verdict_list))
     if problems is not None:
         problems.extend(grid.problems)
+        problems.extend(f"{grid.name}: plot {d['index'] + 1} ({d['spec'].get('kind')}) "
+                        f"failed: {d['skipped']}" for d in drawn if d.get("failed"))
         problems.extend(f"{grid.name}: check {i + 1} ({v['claim'][:60]}): {v['evidence']}"
                         for i, v in enumerate(verdict_list) if v["verdict"] == "error")
     counts = grid.runs["status"].value_counts().to_dict()
@@ -103,3 +115,23 @@ def report_grid(path: Path, problems: list[str] | None = None) -> str:
     return (f"{grid.name}: {len(grid.runs)} runs ({grid.n_unfinished} unfinished, "
             f"{counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed), "
             f"{len(drawn) - len(skipped)} plots, verdicts: {tally or 'no checks'}{notes}")
+
+
+def load_plugins(grid_dir: Path) -> list[str]:
+    """Import the plugins a grid ran with (its manifest records them), looked up beside
+    its grid file too, so figures can rebuild plugin variants; problems, one line each."""
+    try:
+        manifest = store.read_manifest(grid_dir)
+    except (FileNotFoundError, store.Unreadable):
+        return []                                 # reported when the grid is read
+    spec, applied = manifest.get("spec") or {}, manifest.get("applied") or {}
+    wanted = list(dict.fromkeys([*(spec.get("plugins") or []),
+                                 *(applied.get("plugins") or [])]))
+    if not wanted:
+        return []
+    grid_file = manifest.get("grid_file")
+    try:
+        plugins.import_modules(wanted, search=[Path(grid_file).parent] if grid_file else [])
+    except ConfigError as e:
+        return [f"{grid_dir.name}: {e} (figures that rebuild its models are skipped)"]
+    return []

@@ -164,4 +164,8 @@ def plot_grid(grid: GridResults, out: Path) -> list[dict]:
             done.append({"index": i, "spec": plot, "png": png, "csv": csv})
         except SkipPlot as e:
             done.append({"index": i, "spec": plot, "skipped": str(e)})
+        except Exception as e:          # a figure that fails is named, never the end
+            why = str(e).splitlines()[0] if str(e) else ""
+            done.append({"index": i, "spec": plot, "failed": True,
+                         "skipped": f"{type(e).__name__}: {why}"})
     return done
