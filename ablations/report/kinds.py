@@ -69,10 +69,12 @@ class Kinds(dict):
 
 # On a grid with `tune:`, checks and plots read each variant's runs at its chosen values
 # (tuning.py); `tuned: false` reads every run (then fix the value with `where`).
+# `sanity: true`: the outcome is fixed by construction, so the check is no verdict
+# (family.py).
 CHECKS = Kinds("check", Kind("common", "keys every check takes",
                              required=("claim", "metric"),
-                             optional=("better", "where", "tuned"), selectors=("where",),
-                             flags=("tuned",)))
+                             optional=("better", "where", "tuned", "sanity"),
+                             selectors=("where",), flags=("tuned", "sanity")))
 PLOTS = Kinds("plot", Kind("common", "keys every plot takes", required=("kind",),
                            optional=("metric", "where", "title", "logx", "logy", "tuned"),
                            selectors=("where",), flags=("logx", "logy", "tuned")))
