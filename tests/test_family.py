@@ -112,7 +112,7 @@ def test_readme_and_report_show_sanity_apart_and_count_only_verdicts(tmp_path, c
     assert "none sits at chance" not in verdict_part.split("## Verdicts")[1].lower()
     assert "**Holds.** None sits at chance" in guarantees.split("##")[0]
     # the family, numbered as in the grid's checks, and both p values
-    assert "checks 2 of the grid's" in readme and "| p_holm |" in readme
+    assert "checks 2 of the grid's" in readme and " p_holm |" in readme
     report = (tmp_path / "REPORT.md").read_text()
     row = next(line for line in report.splitlines() if line.startswith("|") and "[g]" in line)
     cells = [c.strip() for c in row.strip("|").split("|")]
