@@ -40,6 +40,8 @@ class Kind:
     one_of: tuple[str, ...] = ()            # at least one of these keys
     needs_metric: bool = True               # plots: drawn from a metric (else a model)
     directed: bool = False                  # checks: needs to know which way is better
+    whole: bool = False                     # checks: reads every run `where` leaves, not only
+    #                                         its selectors' (best: every other group)
     fn: Callable | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -103,14 +103,16 @@ def diff_text(a: str, b: str, d: Diff, better: str) -> str:
 
 
 def evaluate(check: dict, grid: GridResults) -> dict:
-    """One check -> {claim, verdict, evidence, metric, kind, p} (+ sanity: true); its
-    p_holm comes from `evaluate_grid`, which knows the family."""
+    """One check -> {claim, verdict, evidence, metric, kind, p, seeds_needed} (+ sanity:
+    true); its p_holm comes from `evaluate_grid`, which knows the family. seeds_needed:
+    per side, for 80% power to find each part's observed effect at its observed spread
+    (the largest over the parts; None where no part has an effect worth the name)."""
     claim = str(check.get("claim", "")).strip()
     metric = check.get("metric")
     out = {"claim": claim, "metric": metric}
     if check.get("sanity"):
         out["sanity"] = True
-    ps: list[float] = []
+    parts: list[tuple] = []
     try:
         kind = check_kind(check)
         out["kind"] = kind.name
@@ -120,12 +122,17 @@ def evaluate(check: dict, grid: GridResults) -> dict:
         runs = runs[select(runs, check.get("where"))]
         judged = kind.fn(check, runs, metric)
         verdict, evidence = judged[:2]
-        ps = list(judged[2]) if len(judged) > 2 else []   # a plugin judge may give none
+        # (p, seeds needed) per part; a plugin judge may give bare p values, or none
+        parts = [x if isinstance(x, tuple) else (x, None)
+                 for x in (judged[2] if len(judged) > 2 else [])]
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         verdict, evidence = "inconclusive", f"cannot evaluate: {msg}."
+    ps = [p for p, _ in parts]
     p = max(ps) if ps and all(math.isfinite(x) for x in ps) else math.nan
-    out.update(verdict=verdict, evidence=f"{metric}: {evidence}", p=_number(p))
+    needed = [n for _, n in parts if n is not None]
+    out.update(verdict=verdict, evidence=f"{metric}: {evidence}", p=_number(p),
+               seeds_needed=max(needed) if needed else None)
     return out
 
 
@@ -178,7 +185,8 @@ def _judged(d: Diff, better: str, min_eff: float, verdicts: list[str], ps: list[
     """Judge one comparison into `verdicts` (its p value into `ps`); its evidence text,
     with the verdict and, when inconclusive, how many seeds would settle it."""
     verdicts.append(judge(d, better, min_eff))
-    ps.append(part_p(d, better, min_eff))
+    margin = abs(abs(d.diff) - min_eff) if min_eff else abs(d.diff)
+    ps.append((part_p(d, better, min_eff), seeds_needed(margin, d.spread)))
     return (text + (f" -> {verdicts[-1]}" if arrow else "")
             + (power_note(d, min_eff) if verdicts[-1] == "inconclusive" and d.n >= 2 else ""))
 
@@ -206,7 +214,8 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
     se = s.std / math.sqrt(s.n) if s.n > 1 else math.nan
     for op, x in bounds:
         sign = 1.0 if op == "above" else -1.0           # one-sided: beyond the bound
-        ps.append(p_beyond(sign * s.mean, se, s.n - 1, sign * x, sides=1))
+        ps.append((p_beyond(sign * s.mean, se, s.n - 1, sign * x, sides=1),
+                   seeds_needed(abs(s.mean - x), s.std)))
         if s.n < 2:
             verdicts.append("inconclusive")
         elif (s.ci_high < x) if op == "below" else (s.ci_low > x):
@@ -222,7 +231,7 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
 
 @CHECKS.register("best", "the selected group beats every other value of its keys",
                  required=("best",), optional=("min_effect",), selectors=("best",),
-                 numbers=("min_effect",), directed=True)
+                 numbers=("min_effect",), directed=True, whole=True)
 def _best(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sel = check["best"]
