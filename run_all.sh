@@ -5,6 +5,8 @@
 #   ./run_all.sh --smoke             every grid in seconds (CI), into results-smoke/
 #   ./run_all.sh --scale gpu         every grid at research size, into results-gpu/
 #   ./run_all.sh --workers 2 --results DIR -- --devices 0 1 2 3
+#   ./run_all.sh --replicate         the catalogue, then each grid's replication
+#                                    (`ablate replicate`: held-out seeds, second corpus)
 #
 # Resumable: interrupt it at any point and run the same command again; finished runs
 # are skipped and interrupted ones resume from their last checkpoint. Arguments after
@@ -14,8 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; }
-scale=() workers=() extra=() results="" scale_name=""
+usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
+scale=() workers=() extra=() results="" scale_name="" replicate=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --smoke) scale=(--scale smoke); scale_name=smoke; shift ;;
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --results) [[ $# -ge 2 ]] || { echo "run_all.sh: --results needs a folder" >&2; exit 2; }
                results=$2; shift 2 ;;
     --results=*) results=${1#*=}; shift ;;
+    --replicate) replicate=1; shift ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -51,6 +54,21 @@ for grid in ablations/grids/*.yaml; do
     [[ $rc -gt $status ]] && status=$rc
   fi
 done
+
+# replications after the whole catalogue: a tuned grid's reuse its chosen values
+if [[ $replicate -eq 1 ]]; then
+  for grid in ablations/grids/*.yaml; do
+    echo "== replicate $grid" >&2
+    rc=0
+    "$PY" -m ablations replicate "$grid" --results "$results" ${scale[@]+"${scale[@]}"} \
+      ${workers[@]+"${workers[@]}"} || rc=$?
+    [[ $rc -eq 130 ]] && exit 130
+    if [[ $rc -ne 0 ]]; then
+      echo "run_all.sh: replicating $grid exited $rc; going on with the other grids" >&2
+      [[ $rc -gt $status ]] && status=$rc
+    fi
+  done
+fi
 
 # the explorer before the report, so that REPORT.md links it
 "$PY" -m ablations explore --results "$results" || echo "run_all.sh: explorer not written" >&2

@@ -19,6 +19,8 @@ COMMANDS = {
                "print a run's resolved config, every default explicit (--task, --set)"),
     "train": ("ablations.training.run", "train one run into a results folder"),
     "run": ("ablations.grid.runner", "run an ablation grid (resumable, parallel, SLURM)"),
+    "replicate": ("ablations.grid.replicate", "rerun the cells a grid's verdicts read on "
+                  "held-out seeds and a second corpus (the grid's replicate:)"),
     "report": ("ablations.report.command",
                "aggregate stored results into tables, plots and verdicts"),
     "bench": ("benchmarks.cli", "throughput / KV-cache / scaling benchmarks"),

@@ -83,7 +83,7 @@ BAD = {
     "plot metric": (lambda g: g + "plots: [{kind: bar, metric: val_perplexity, x: model.pos}]\n",
                     "plots[0].metric: unknown metric 'val_perplexity'"),
     "plot kind": (lambda g: g + "plots: [{kind: pie, metric: val_acc, x: model.pos}]\n",
-                  "plots[0].kind: expected one of bar, heatmap"),
+                  "plots[0].kind: expected one of bar, cross_attention, curve"),
     "plot axis": (lambda g: g + "plots: [{kind: bar, metric: val_acc, x: model.poss}]\n",
                   "plots[0].x: unknown key 'model.poss' (did you mean 'model.pos'?)"),
     "plugin": (lambda g: g + "plugins: [no_such_module_xyz]\n",

@@ -29,7 +29,8 @@ STARTUP_S = 3.0
 UNTIMED = {"seed", "lr", "schedule", "warmup", "min_lr_ratio", "weight_decay", "beta1",
            "beta2", "grad_clip", "logger"}
 HOW = {"done": "measured (finished runs)", "finished": "finished runs of the same shape",
-       "probe": "a timed probe on this machine", "model": "a rough FLOP model"}
+       "probe": "a timed probe on this machine", "model": "a rough FLOP model",
+       "cell": "the original runs of the same cell (replicate.py)"}
 
 
 def run_seconds(config: dict, params: int, device: str) -> float:

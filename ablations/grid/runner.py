@@ -174,14 +174,15 @@ def summarize(name: str, runs, results: Path) -> int:
 
 
 def dry_run(name: str, runs, results: Path, matched: list[str] = (),
-            scale: str | None = None, workers: int = 1) -> int:
+            scale: str | None = None, workers: int = 1, estimator=None) -> int:
     """Print every run with its parameter count (and the widths `match` solved) and a
-    time estimate that says how it was made (estimate.py); train nothing, write nothing."""
+    time estimate that says how it was made (estimate.py, or the `estimator` given);
+    train nothing, write nothing."""
     from .estimate import Estimator, device_of, fmt_seconds
     counts: dict[str, int] = {}
     cache = store.cache_dir(results)
-    estimator = Estimator(store.grid_dir(results, name), cache if cache.exists() else None,
-                          max(1, cpu_count() // max(1, workers)))
+    estimator = estimator or Estimator(store.grid_dir(results, name), cache if cache.exists()
+                                       else None, max(1, cpu_count() // max(1, workers)))
     rows, total, todo_s = [], 0.0, 0.0
     for run in runs:
         key = json.dumps(run.config["model"], sort_keys=True)

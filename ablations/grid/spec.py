@@ -12,7 +12,9 @@ that every cell has about N parameters (see budget.py). `tune: {train.lr: [...]}
 settings that are not the claim's: every cell is trained at each value, and the report
 compares the cells each at its best value, chosen on the validation split and reported
 on the test split (report/tuning.py). `chapter:` (the claim's number in docs/catalogue.md)
-and `question:` place the grid in the story that REPORT.md tells.
+and `question:` place the grid in the story that REPORT.md tells. `replicate:` declares
+the held-out seeds (and a second corpus) `ablate replicate` reruns the verdicts on
+(replication_spec.py).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ __all__ = ["GridSpec", "GridError", "Experiment", "read_yaml", "SHIPPED", "TOP_K
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
             "plots", "evaluate", "notes", "workers", "plugins", "tune", "chapter",
-            "question")
+            "question", "replicate")
 # what an experiment may set for itself; everything else is the grid's
 EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match", "tune")
 REQUIRED = ("name", "claim", "task")

@@ -12,6 +12,7 @@ from ..metric_names import check_metric
 from ..report.kinds import check_entry, known_key, loaded
 from ..tasks import TASKS
 from .expand import cells, matches
+from .replication_spec import check_replicate
 from .spec import EXPERIMENT_KEYS, GridSpec, as_task
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -80,6 +81,7 @@ def check_spec(grid: GridSpec) -> None:
     _check_axis_values(grid)             # before selectors: a typo, not the check naming it
     _check_selectors(grid)
     check_evaluate(s.get("evaluate"))
+    check_replicate(grid)
 
 
 def _check_scale(where: str, overrides, experiments: list, nested: bool = False) -> None:

@@ -4,7 +4,8 @@ regenerated from stored results in seconds (never trains).
 Per grid (results/<grid>/): summary.csv (one row per finished run), aggregate.csv
 (variant x metric: n, mean, std, 95% CI), comparisons.csv (each variant against the
 baseline), tuning.csv (tuned grids: every variant at every swept value),
-NN_<kind>_<metric>.png + .csv per `plots:` entry, verdicts.json and README.md. Then
+NN_<kind>_<metric>.png + .csv per `plots:` entry, verdicts.json (also each replication's,
+under replication/) and README.md. Then
 results/explainers/ and results/REPORT.md (every grid in the folder).
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pandas as pd
 from transformer.validation import ConfigError
 
 from .. import plugins, store
-from . import analysis, plots, results, tuning, verdicts
+from . import analysis, plots, replication, results, tuning, verdicts
+from .family import verdicts_only
 from .index import report_index
 from .kinds import loaded
 from .readme import grid_readme
@@ -97,6 +99,7 @@ def report_grid(path: Path, problems: list[str] | None = None) -> str:
             f.unlink()
     drawn = plots.plot_grid(grid, path) if len(grid.runs) else []
     verdict_list = verdicts.evaluate_grid(grid)
+    replication.attach(verdict_list, replication.judge(grid, problems))
     store.atomic_write_json(path / "verdicts.json", verdict_list)
     store.atomic_write_text(path / "README.md",
                             grid_readme(grid, agg, comp, drawn, verdict_list))
@@ -107,8 +110,11 @@ def report_grid(path: Path, problems: list[str] | None = None) -> str:
         problems.extend(f"{grid.name}: check {i + 1} ({v['claim'][:60]}): {v['evidence']}"
                         for i, v in enumerate(verdict_list) if v["verdict"] == "error")
     counts = grid.runs["status"].value_counts().to_dict()
-    tally = ", ".join(f"{sum(v['verdict'] == k for v in verdict_list)} {k}"
-                      for k in verdicts.VERDICTS if any(v["verdict"] == k for v in verdict_list))
+    counted = verdicts_only(verdict_list)
+    tally = ", ".join(f"{sum(v['verdict'] == k for v in counted)} {k}"
+                      for k in verdicts.VERDICTS if any(v["verdict"] == k for v in counted))
+    n_sanity = len(verdict_list) - len(counted)
+    tally = (tally or "none") + f" (+ {n_sanity} sanity)" if n_sanity else tally
     skipped = [d for d in drawn if "skipped" in d]
     notes = "".join(f"\n  plot {d['index'] + 1} ({d['spec'].get('kind')}) not drawn: "
                     f"{d['skipped']}" for d in skipped)

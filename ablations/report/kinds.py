@@ -40,6 +40,8 @@ class Kind:
     one_of: tuple[str, ...] = ()            # at least one of these keys
     needs_metric: bool = True               # plots: drawn from a metric (else a model)
     directed: bool = False                  # checks: needs to know which way is better
+    whole: bool = False                     # checks: reads every run `where` leaves, not only
+    #                                         its selectors' (best: every other group)
     fn: Callable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -69,10 +71,12 @@ class Kinds(dict):
 
 # On a grid with `tune:`, checks and plots read each variant's runs at its chosen values
 # (tuning.py); `tuned: false` reads every run (then fix the value with `where`).
+# `sanity: true`: the outcome is fixed by construction, so the check is no verdict
+# (family.py).
 CHECKS = Kinds("check", Kind("common", "keys every check takes",
                              required=("claim", "metric"),
-                             optional=("better", "where", "tuned"), selectors=("where",),
-                             flags=("tuned",)))
+                             optional=("better", "where", "tuned", "sanity"),
+                             selectors=("where",), flags=("tuned", "sanity")))
 PLOTS = Kinds("plot", Kind("common", "keys every plot takes", required=("kind",),
                            optional=("metric", "where", "title", "logx", "logy", "tuned"),
                            selectors=("where",), flags=("logx", "logy", "tuned")))
@@ -127,7 +131,7 @@ def check_kind(check: dict) -> Kind:
 
 def plot_kind(plot: dict) -> Kind:
     if plot.get("kind") not in PLOTS:
-        raise ConfigError("kind", f"expected one of {', '.join(PLOTS)}, got "
+        raise ConfigError("kind", f"expected one of {', '.join(sorted(PLOTS))}, got "
                           f"{plot.get('kind')!r}")
     return PLOTS[plot["kind"]]
 

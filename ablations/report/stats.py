@@ -172,3 +172,30 @@ def difference(a: pd.Series, b: pd.Series, level: float = 0.95) -> Diff:
 def finite(s: pd.Series) -> pd.Series:
     s = pd.to_numeric(s, errors="coerce").astype(float)
     return s[s.map(math.isfinite)]
+
+
+def p_beyond(diff: float, se: float, df: float, bound: float, sides: int = 2) -> float:
+    """The t test's p value of `diff` (standard error `se`) against `bound`: two-sided,
+    or with sides=1 for "diff lies above bound". Zero spread (a deterministic count)
+    decides outright: 0 when the value is beyond the bound on the tested side, else 1."""
+    if not (math.isfinite(diff) and math.isfinite(se) and math.isfinite(df)):
+        return math.nan
+    if se == 0:
+        beyond = diff > bound if sides == 1 else diff != bound
+        return 0.0 if beyond else 1.0
+    t = (diff - bound) / se
+    return 1.0 - t_cdf(t, df) if sides == 1 else 2.0 * (1.0 - t_cdf(abs(t), df))
+
+
+def holm(ps: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p values, in the given order: the i-th smallest p times
+    (m - i), made monotone, capped at 1. A missing p (NaN) counts as 1: a check that
+    could not be tested can never be the reason another one passes."""
+    m = len(ps)
+    order = sorted(range(m), key=lambda i: ps[i] if math.isfinite(ps[i]) else 2.0)
+    out, running = [math.nan] * m, 0.0
+    for rank, i in enumerate(order):
+        p = ps[i] if math.isfinite(ps[i]) else 1.0
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out

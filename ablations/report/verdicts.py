@@ -31,6 +31,13 @@ On a tuned grid (`tune:`) a check reads each variant's runs at its chosen values
 (report/tuning.py) unless it says `tuned: false`.
 Combining parts (each / best): supported when all parts are, not_supported when any is,
 else inconclusive. A check whose runs or metric are missing is inconclusive and says why.
+
+Each check also has a p value: a comparison's two-sided t test against min_effect, a
+bound's one-sided t test that the mean lies beyond it; a check of several parts takes
+the largest (intersection-union: it claims every part). Over a grid's verdicts (every
+check not marked `sanity: true`: those hold by construction and are no evidence) the p
+values are Holm-Bonferroni adjusted, and a check is supported only when its rule says so
+and its adjusted p is below ALPHA; otherwise it is inconclusive and says why.
 """
 from __future__ import annotations
 
@@ -43,7 +50,8 @@ from .analysis import describe, difference, per_seed, select
 from .kinds import CHECKS, better_of, check_kind
 from .results import GridResults
 from .tuning import runs_for
-from .stats import Diff, seeds_needed
+from .family import SANITY_WORDS, adjust, number as _number
+from .stats import Diff, p_beyond, seeds_needed, t_ppf
 
 # "error": the check could not be evaluated (a metric or selector the stored runs lack):
 # a problem of the grid, never a verdict about the claim; `ablate report` exits 1
@@ -97,10 +105,16 @@ def diff_text(a: str, b: str, d: Diff, better: str) -> str:
 
 
 def evaluate(check: dict, grid: GridResults) -> dict:
-    """One check -> {claim, verdict, evidence, metric, kind}."""
+    """One check -> {claim, verdict, evidence, metric, kind, p, seeds_needed} (+ sanity:
+    true); its p_holm comes from `evaluate_grid`, which knows the family. seeds_needed:
+    per side, for 80% power to find each part's observed effect at its observed spread
+    (the largest over the parts; None where no part has an effect worth the name)."""
     claim = str(check.get("claim", "")).strip()
     metric = check.get("metric")
     out = {"claim": claim, "metric": metric}
+    if check.get("sanity"):
+        out["sanity"] = True
+    parts: list[tuple] = []
     try:
         kind = check_kind(check)
         out["kind"] = kind.name
@@ -108,12 +122,29 @@ def evaluate(check: dict, grid: GridResults) -> dict:
         if not kind.evals and metric not in runs.columns:   # else metric@NAME columns
             raise LookupError(f"metric {metric!r} is not in the stored results")
         runs = runs[select(runs, check.get("where"))]
-        verdict, evidence = kind.fn(check, runs, metric)
+        judged = kind.fn(check, runs, metric)
+        verdict, evidence = judged[:2]
+        # (p, seeds needed) per part; a plugin judge may give bare p values, or none
+        parts = [x if isinstance(x, tuple) else (x, None)
+                 for x in (judged[2] if len(judged) > 2 else [])]
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         verdict, evidence = "error", f"cannot evaluate: {msg}."
-    out.update(verdict=verdict, evidence=f"{metric}: {evidence}")
+    ps = [p for p, _ in parts]
+    p = max(ps) if ps and all(math.isfinite(x) for x in ps) else math.nan
+    needed = [n for _, n in parts if n is not None]
+    out.update(verdict=verdict, evidence=f"{metric}: {evidence}", p=_number(p),
+               seeds_needed=max(needed) if needed else None)
     return out
+
+
+def part_p(d: Diff, better: str, min_eff: float = 0.0) -> float:
+    """Two-sided t test of one comparison's effect (sign-flipped when lower is better)
+    against min_effect: below 0.05 exactly when the 95% CI excludes it."""
+    if not (math.isfinite(d.ci_low) and math.isfinite(d.df)):
+        return math.nan
+    se = (d.ci_high - d.ci_low) / (2.0 * t_ppf(0.975, d.df))
+    return p_beyond(d.diff if better == "higher" else -d.diff, se, d.df, min_eff)
 
 
 def _side(runs: pd.DataFrame, sel: dict, metric: str) -> pd.Series:
@@ -142,20 +173,22 @@ def _compare(check: dict, runs: pd.DataFrame, metric: str):
     parts = [check["compare"]]
     if check.get("each"):
         parts = _split(runs, check["compare"])
-    verdicts, texts = [], []
+    verdicts, texts, ps = [], [], []
     for sel in parts:
         d = difference(_side(runs, sel, metric), against)
-        texts.append(_judged(d, better, min_eff, verdicts,
+        texts.append(_judged(d, better, min_eff, verdicts, ps,
                              diff_text(describe_selector(sel), b_name, d, better),
                              arrow=len(parts) > 1))
-    return combine(verdicts), _join(texts, min_eff)
+    return combine(verdicts), _join(texts, min_eff), ps
 
 
-def _judged(d: Diff, better: str, min_eff: float, verdicts: list[str], text: str,
-            arrow: bool = True) -> str:
-    """Judge one comparison into `verdicts`; its evidence text, with the verdict and, when
-    inconclusive, how many seeds would settle it."""
+def _judged(d: Diff, better: str, min_eff: float, verdicts: list[str], ps: list[float],
+            text: str, arrow: bool = True) -> str:
+    """Judge one comparison into `verdicts` (its p value into `ps`); its evidence text,
+    with the verdict and, when inconclusive, how many seeds would settle it."""
     verdicts.append(judge(d, better, min_eff))
+    margin = abs(abs(d.diff) - min_eff) if min_eff else abs(d.diff)
+    ps.append((part_p(d, better, min_eff), seeds_needed(margin, d.spread)))
     return (text + (f" -> {verdicts[-1]}" if arrow else "")
             + (power_note(d, min_eff) if verdicts[-1] == "inconclusive" and d.n >= 2 else ""))
 
@@ -179,8 +212,12 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
     bounds = [(op, float(check[op])) for op in ("below", "above") if op in check]
     if not bounds:
         raise ValueError("a threshold check needs below: X or above: X")
-    verdicts = []
+    verdicts, ps = [], []
+    se = s.std / math.sqrt(s.n) if s.n > 1 else math.nan
     for op, x in bounds:
+        sign = 1.0 if op == "above" else -1.0           # one-sided: beyond the bound
+        ps.append((p_beyond(sign * s.mean, se, s.n - 1, sign * x, sides=1),
+                   seeds_needed(abs(s.mean - x), s.std)))
         if s.n < 2:
             verdicts.append("inconclusive")
         elif (s.ci_high < x) if op == "below" else (s.ci_low > x):
@@ -191,12 +228,12 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
             verdicts.append("inconclusive")
     want = " and ".join(f"{op} {fmt(x)}" for op, x in bounds)
     return combine(verdicts), (f"{side_text(describe_selector(sel), s)}, 95% CI "
-                               f"[{fmt(s.ci_low)}, {fmt(s.ci_high)}]; claimed {want}.")
+                               f"[{fmt(s.ci_low)}, {fmt(s.ci_high)}]; claimed {want}."), ps
 
 
 @CHECKS.register("best", "the selected group beats every other value of its keys",
                  required=("best",), optional=("min_effect",), selectors=("best",),
-                 numbers=("min_effect",), directed=True)
+                 numbers=("min_effect",), directed=True, whole=True)
 def _best(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sel = check["best"]
@@ -208,15 +245,15 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
               if not select(pd.DataFrame([dict(zip(keys, c))]), sel).iloc[0]]
     if not others:
         raise LookupError(f"nothing to compare {describe_selector(sel)} with")
-    verdicts, texts = [], []
+    verdicts, texts, ps = [], [], []
     for other in others:
         d = difference(chosen, _side(runs, other, metric))
-        texts.append(_judged(d, better, min_eff, verdicts,
+        texts.append(_judged(d, better, min_eff, verdicts, ps,
                              f"vs {side_text(describe_selector(other), d.b)}: difference "
                              f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
                              f"({'paired' if d.paired else 'Welch'})"))
     head = f"{side_text(describe_selector(sel), describe(chosen))}; {better} is better; "
-    return combine(verdicts), head + _join(texts, min_eff)
+    return combine(verdicts), head + _join(texts, min_eff), ps
 
 
 @CHECKS.register("trend", "metric@NAME for each evaluation NAME in `along`, in order: "
@@ -233,15 +270,15 @@ def _trend(check: dict, runs: pd.DataFrame, metric: str):
     gone = [c for c in cols if c not in sub.columns]
     if gone:
         raise LookupError(f"metric {gone[0]!r} is not in the stored results")
-    verdicts, texts = [], []
+    verdicts, texts, ps = [], [], []
     for a, b in zip(cols, cols[1:]):
         d = difference(per_seed(sub, b), per_seed(sub, a))
-        texts.append(_judged(d, better, min_eff, verdicts,
+        texts.append(_judged(d, better, min_eff, verdicts, ps,
                              f"{a.split('@', 1)[1]} {fmt(d.b.mean)} -> {b.split('@', 1)[1]} "
                              f"{fmt(d.a.mean)}: {d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, "
                              f"{fmt(d.ci_high)}]"))
     head = f"{better} is better along {', '.join(map(str, check['along']))} (paired by seed); "
-    return combine(verdicts), head + _join(texts, min_eff)
+    return combine(verdicts), head + _join(texts, min_eff), ps
 
 
 def _join(texts: list[str], min_eff: float) -> str:
@@ -249,8 +286,12 @@ def _join(texts: list[str], min_eff: float) -> str:
     return "; ".join(texts) + tail + "."
 
 
-def evaluate_grid(grid: GridResults) -> list[dict]:
-    return [evaluate(c, grid) for c in grid.spec.get("checks") or []]
+def evaluate_grid(grid: GridResults, only=None) -> list[dict]:
+    """Every check of the grid (or those at the indices `only`), the verdicts among them
+    Holm-adjusted as one family."""
+    checks = grid.spec.get("checks") or []
+    return adjust([evaluate(c, grid) for i, c in enumerate(checks)
+                   if only is None or i in only])
 
 
 WORDS = {"supported": "Supported", "not_supported": "Not supported", "error": "Error",
@@ -260,4 +301,5 @@ WORDS = {"supported": "Supported", "not_supported": "Not supported", "error": "E
 def in_words(v: dict) -> str:
     claim = v["claim"].rstrip(".") + "."
     claim = claim[:1].upper() + claim[1:]
-    return f"**{WORDS[v['verdict']]}.** {claim} *Evidence:* {v['evidence']}"
+    word = (SANITY_WORDS if v.get("sanity") else WORDS)[v["verdict"]]
+    return f"**{word}.** {claim} *Evidence:* {v['evidence']}"

@@ -1,0 +1,97 @@
+"""Judging a grid's checks again on its replication results (`ablate replicate`).
+
+`results/<grid>/replication/seeds/` holds the cells the grid's verdicts read, rerun on
+held-out seeds; `.../corpus/` the same on a second corpus (text tasks). Each is a grid
+folder of its own whose manifest lists the checks it replicates (`replication.checks`,
+indices into the grid's `checks:`). Those checks are judged there exactly as on the
+original runs (their own Holm family), and each verdict of the grid records what they
+gave: `replicated: {seeds: VERDICT|null, corpus: VERDICT|null}`, null where there is no
+replication result (yet) or the replication does not cover the check. A verdict that
+does not replicate is shown beside the original wherever the verdict is, never dropped.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from .. import store
+from .family import verdicts_only
+from .results import GridResults, load
+from .verdicts import WORDS, evaluate_grid
+
+KINDS = ("seeds", "corpus")
+NAMES = {"seeds": "held-out seeds", "corpus": "second corpus"}
+FOLDER = "replication"
+
+
+def folder(grid_path: Path, kind: str) -> Path:
+    return Path(grid_path) / FOLDER / kind
+
+
+def judge(grid: GridResults, problems: list[str] | None = None) -> dict[str, list | None]:
+    """kind -> one entry per check of the grid (its verdict dict there, or None where the
+    replication does not cover it); None for a kind with no finished replication run.
+    Each replication's verdicts.json is written beside its runs."""
+    out: dict[str, list | None] = {}
+    n = len(grid.spec.get("checks") or [])
+    for kind in KINDS:
+        path = folder(grid.path, kind)
+        out[kind] = None
+        if not (path / store.MANIFEST).is_file():
+            continue
+        try:
+            covered = set((store.read_manifest(path).get("replication") or {})
+                          .get("checks") or [])
+            rep = load(path)
+        except (OSError, store.Unreadable) as e:
+            if problems is not None:
+                problems.append(str(e))
+            continue
+        if problems is not None:
+            problems.extend(rep.problems)
+        if rep.runs.empty:
+            continue
+        # the grid's checks as they are now, on the replication's runs
+        rep = dataclasses.replace(rep, spec=grid.spec, memo={})
+        order = [i for i in range(n) if i in covered]
+        judged = evaluate_grid(rep, only=set(order))
+        store.atomic_write_json(path / "verdicts.json", judged)
+        entries: list = [None] * n
+        for i, v in zip(order, judged):
+            entries[i] = v
+        out[kind] = entries
+    return out
+
+
+def attach(verdict_list: list[dict], replicated: dict[str, list | None]) -> None:
+    """Give each verdict its `replicated` entry (in place)."""
+    for i, v in enumerate(verdict_list):
+        v["replicated"] = {k: (rep[i]["verdict"] if rep and rep[i] and not v.get("sanity")
+                               else None) for k, rep in replicated.items()}
+
+
+def cell(v: dict, kind: str) -> str:
+    """One replication of a verdict in words, flagged when it does not match."""
+    got = (v.get("replicated") or {}).get(kind)
+    if got is None:
+        return "not run"
+    text = WORDS[got].lower()
+    return text if got == v["verdict"] else f"**{text}: does not replicate**"
+
+
+def text(v: dict) -> str:
+    """' *Replication:* held-out seeds supported; ...' or '' when none exists yet."""
+    rep = v.get("replicated") or {}
+    parts = [f"{NAMES[k]}: {cell(v, k)}" for k in KINDS if rep.get(k) is not None]
+    return f" *Replication:* {'; '.join(parts)}." if parts else ""
+
+
+def tally(vlist: list[dict]) -> str:
+    """'seeds 5 of 6, corpus 3 of 4' replicated; 'not run' when no replication exists."""
+    parts = []
+    for kind in KINDS:
+        done = [v for v in verdicts_only(vlist) if (v.get("replicated") or {}).get(kind)]
+        if done:
+            same = sum(v["replicated"][kind] == v["verdict"] for v in done)
+            parts.append(f"{kind} {same} of {len(done)}")
+    return ", ".join(parts) or "not run"
