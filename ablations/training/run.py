@@ -196,4 +196,5 @@ def write_outcome(run_dir, resolved, summary, wall_s) -> dict:
         tokens=summary.get("tokens", 0),
         tokens_per_s=summary.get("tokens", 0) / train_s if train_s else 0.0,
         train_s=train_s, wall_s=wall_s, peak_mem_mb=summary.get("peak_mem_mb"),
-        device=summary.get("device", "n/a"))
+        device=summary.get("device", "n/a"),
+        **{store.integrity.KEY: store.integrity.record(run_dir)})
