@@ -23,6 +23,7 @@ from .. import store
 from ..posthoc import schedule
 from .expand import expand
 from ..config import add_set_option, parse_sets
+from . import limits
 from .budget import count_params
 from .load import load
 from .spec import GridError
@@ -56,6 +57,9 @@ def add_arguments(p) -> None:
     p.add_argument("--retrain-damaged", action="store_true",
                    help="train again from step 0 the runs whose result.json, metrics.csv "
                         "or model.pt is damaged (what it is checked against: result.json)")
+    p.add_argument("--ignore-memory", action="store_true",
+                   help="run even when a run's estimated memory exceeds what this machine "
+                        "has available (refused by default, exit 2)")
     p.add_argument("--fresh-processes", action="store_true",
                    help="start a fresh interpreter per run instead of forking it from the "
                         "slot's persistent worker (same numbers, ~2.5 s more a run)")
@@ -106,6 +110,8 @@ def main(args) -> int:
             if grid.workers:                     # e.g. a timing grid: runs must not share
                 workers = min(workers or grid.workers, grid.workers)
             slots = make_slots(gpus, workers, runs)
+        if not args.dry_run and args.executor == "local":
+            limits.check(runs, on_gpu, args.ignore_memory)
     except GridError:
         raise
     except ConfigError as e:
