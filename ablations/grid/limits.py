@@ -69,7 +69,7 @@ def available_bytes(on_gpu: bool) -> int | None:
     return min(found) if found else None
 
 
-def check(runs, on_gpu: bool, ignore_memory: bool = False, stream=sys.stderr) -> None:
+def check(runs, on_gpu: bool, ignore_memory: bool = False, stream=None) -> None:
     """Raise ConfigError (exit 2) for a run that cannot fit in memory; warn about runs
     estimated at more than a day. Reads nothing from disk but the machine's limits."""
     counted: dict[str, int] = {}
@@ -100,7 +100,7 @@ def check(runs, on_gpu: bool, ignore_memory: bool = False, stream=sys.stderr) ->
         print(f"warning: {len(long_runs)} run(s) estimated at more than a day each, the "
               f"longest {secs / DAY_S:,.0f} days (run {run.run_id}, {run.label}, "
               f"train.steps={run.config['train']['steps']:,}; a rough FLOP model, see "
-              "--dry-run); starting anyway", file=stream, flush=True)
+              "--dry-run); starting anyway", file=stream or sys.stderr, flush=True)
 
 
 def gib(n: float) -> str:

@@ -186,8 +186,9 @@ def summarize(name: str, runs, results: Path, notes: dict | None = None) -> int:
             status, reason = notes[run.run_id]
         counts[status] = counts.get(status, 0) + 1
         if status not in ("ok", "pending"):
+            # a damaged run's reason ends with what to do: never cut it off
             bad.append(f"  {status:<9} {run.run_id}  {run.label} seed={run.seed}: "
-                       f"{one_line(reason)}")
+                       f"{one_line(reason, 600 if status == store.DAMAGED else 160)}")
     parts = ", ".join(f"{counts[s]} {s}" for s in ("ok", "diverged", "failed",
                                                     store.DAMAGED, "interrupted", "pending")
                       if counts.get(s))
