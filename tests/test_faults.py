@@ -25,7 +25,7 @@ import pytest
 from ablations import store
 from ablations.cli import main as cli
 from ablations.grid.children import launch, outcome
-from ablations.grid.pool import Slots, Workers, child_env, run_pool
+from ablations.grid.pool import Slots, Workers, run_pool
 from ablations.grid.runner import summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -300,17 +300,16 @@ def test_a_dead_slot_worker_is_named_and_its_run_stays_resumable(store_copy):
     assert summarize("tiny", [run], results, notes) == 1
 
 
-def test_a_crash_is_still_a_failure(tmp_path):
-    rd = tmp_path / "g" / "runs" / "x"
-    rd.mkdir(parents=True)
-    child = launch(rd, {}, [], None) if False else None     # noqa: SIM108 (no child here)
-    assert child is None
-    fake = type("C", (), {"run_dir": rd, "proc": object(), "err_offset": 0})()
-    assert outcome(fake, -signal.SIGSEGV)[0] == "failed"
-    fake2 = type("C", (), {"run_dir": tmp_path / "g" / "runs" / "y", "proc": object(),
-                           "err_offset": 0})()
-    (tmp_path / "g" / "runs" / "y").mkdir()
-    assert outcome(fake2, -signal.SIGKILL)[0] == "interrupted"
+def test_a_crash_is_still_a_failure_and_a_kill_writes_nothing(tmp_path):
+    from types import SimpleNamespace
+    crashed, killed = (tmp_path / "g" / "runs" / name for name in ("x", "y"))
+    for rd in (crashed, killed):
+        rd.mkdir(parents=True)
+    child = lambda rd: SimpleNamespace(run_dir=rd, proc=object(), err_offset=0)
+    assert outcome(child(crashed), -signal.SIGSEGV)[0] == "failed"
+    assert store.status_of(crashed)[0] == "failed"
+    assert outcome(child(killed), -signal.SIGKILL)[0] == "interrupted"
+    assert not store.is_done(killed)
 
 
 # ------------------------------------------------------------------ exact resume
@@ -407,4 +406,3 @@ def test_pool_survives_an_unwritable_stderr_log(tmp_path):
     notes = run_pool([(run, rd)], "g", Slots([{}], "test"), [], persistent=False)
     assert notes["a"][0] == "failed" and "Is a directory" in notes["a"][1]
     assert store.status_of(rd)[0] == "failed"           # recorded: the folder is writable
-    assert child_env({}, [])["PYTHONPATH"]
