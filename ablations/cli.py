@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from transformer.validation import ConfigError
@@ -57,11 +58,31 @@ def main(argv: list[str] | None = None) -> int:
     adder(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
     runner = getattr(module, "main_one" if name == "_run_one" else "main")
+    if name in ("run", "report", "explore"):
+        # SIGTERM unwinds like Ctrl-C: the pool's clean-up stops every child it started
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return runner(args)
     except ConfigError as e:
         print(f"ablate {name}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"ablate {name}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        resume = ": rerun to resume" if name in ("run", "train") else ""
+        print(f"ablate {name}: interrupted{resume}", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except OSError as e:
+        if name not in ("run", "report"):
+            raise
+        # read-only, full or forbidden: which path and why, never a traceback
+        where = f"{e.filename}: " if e.filename is not None else ""
+        print(f"ablate {name}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that clean-up runs as after Ctrl-C."""
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # a second one must not cut clean-up
+    raise Terminated()

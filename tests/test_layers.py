@@ -18,7 +18,7 @@ PACKAGES = ("transformer", "ablations", "benchmarks")
 # higher one. A module belongs to the longest prefix listed.
 LAYERS = [
     ["transformer"],                                     # the model core
-    ["ablations.selector", "ablations.plugins", "ablations.measure",
+    ["ablations.selector", "ablations.plugins", "ablations.measure", "ablations.procs",
      "ablations.store"],                                 # rules, the disk format
     ["ablations.tasks"],
     ["ablations.config", "ablations.posthoc.spec",

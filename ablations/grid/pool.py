@@ -5,33 +5,26 @@ Lightning once and forks a child per run; a run that starts processes of its own
 (several devices, DDP) or the test hook ABLATE_RUN_ONE_CMD gets a fresh interpreter
 instead (`ablate _run_one RUN_DIR`), as does every run with `--fresh-processes`.
 
-A child that crashes without writing result.json (killed, segfault, import error) is
-recorded here as failed, with its exit status and the tail of its stderr, so one bad run
-never stops the grid. Children die with the runner (PR_SET_PDEATHSIG on Linux) and sit
-in their own session, so Ctrl-C reaches the runner only, which kills them before any
-result is written: an interrupted run is resumed next time, never marked failed.
+What a child's exit means (crashed, interrupted, elsewhere) is children.py's. Children
+die with the runner (PR_SET_PDEATHSIG on Linux) and sit in their own session, so Ctrl-C
+or SIGTERM reaches the runner only, which kills them before any result is written: an
+interrupted run is resumed next time, never marked failed. A run folder the runner
+cannot write to is that run's failure, never the grid's.
 """
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import json
 import os
-import shlex
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 from transformer.validation import ConfigError
 
 from .. import store
-from ..plugins import PLUGINS_ENV
+from .children import (REPO, Child, Workers, child_env, kill, launch, lock_held,  # noqa: F401
+                       os_error, outcome)
 from .progress import GridProgress
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclasses.dataclass
@@ -105,165 +98,16 @@ def slurm_slots(gpus: int, cpus: int | None, runs) -> Slots:
     return Slots([env], f"SLURM array, {gpus} GPU(s) per task")
 
 
-# ------------------------------------------------------------------- one child
-def child_command(run_dir: Path) -> list[str]:
-    hook = os.environ.get("ABLATE_RUN_ONE_CMD")
-    base = shlex.split(hook) if hook else [sys.executable, "-m", "ablations", "_run_one"]
-    return base + [str(run_dir)]
-
-
-def child_env(overlay: dict, plugins: list[str]) -> dict:
-    env = {**os.environ, **overlay, "TOKENIZERS_PARALLELISM": "false"}
-    # the child must import this very code (and the grid's plugins) whatever its cwd
-    paths = [str(REPO)] + plugin_roots(plugins) + [env.get("PYTHONPATH", "")]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(filter(None, paths)))
-    if plugins:
-        env[PLUGINS_ENV] = ",".join(plugins)     # _run_one imports them first
-    return env
-
-
-def plugin_roots(plugins: list[str]) -> list[str]:
-    """The sys.path entry each (already imported) plugin module was found under."""
-    roots = []
-    for name in plugins:
-        path = getattr(sys.modules.get(name), "__file__", None)
-        if path:
-            up = name.count(".") + (Path(path).name == "__init__.py")
-            roots.append(str(Path(path).resolve().parents[up]))
-    return roots
-
-
-def _die_with_parent():                   # runs in the child between fork and exec
-    os.setsid()
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGKILL)         # PR_SET_PDEATHSIG
-
-
-_PRCTL = None
-if sys.platform.startswith("linux"):
-    import ctypes
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-
-
-@dataclasses.dataclass
-class Child:
-    run_dir: Path
-    proc: subprocess.Popen
-    err_offset: int
-    started: float
-
-
-def launch(run_dir: Path, overlay: dict, plugins: list[str], worker=None) -> Child:
-    """Start one run: forked by the slot's worker when given, else a fresh process."""
-    with open(run_dir / store.STDERR_LOG, "ab") as err:   # stdout too: one log per run
-        err.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} attempt\n".encode())
-        err.flush()
-        offset = err.tell()
-        if worker is not None:
-            return Child(run_dir, worker.start(run_dir), offset, time.monotonic())
-        proc = subprocess.Popen(child_command(run_dir), env=child_env(overlay, plugins),
-                                stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                preexec_fn=_die_with_parent)
-        return Child(run_dir, proc, offset, time.monotonic())
-
-
-def forkable(run) -> bool:
-    """Can a persistent worker fork this run? Not when it starts processes of its own
-    (Lightning re-executes the command line for DDP), nor under the test hook."""
-    train = run.config["train"]
-    return ("ABLATE_RUN_ONE_CMD" not in os.environ and train.get("devices") in (1, "1")
-            and train.get("strategy", "auto") == "auto")
-
-
-class Workers:
-    """One persistent worker per slot, started on first use and again if it died."""
-
-    def __init__(self, slots: Slots, plugins: list[str], enabled: bool = True):
-        self.slots, self.plugins, self.enabled = slots, plugins, enabled
-        self.alive: dict[int, object] = {}
-
-    def get(self, slot: int, run):
-        if not self.enabled or not forkable(run):
-            return None
-        worker = self.alive.get(slot)
-        if worker is None or not worker.alive():
-            from .worker import Worker
-            try:
-                worker = Worker(child_env(self.slots.envs[slot], self.plugins),
-                                preexec=_die_with_parent)
-            except (OSError, RuntimeError):           # fall back to a fresh process
-                return None
-            self.alive[slot] = worker
-        return worker
-
-    def close(self) -> None:
-        for worker in self.alive.values():
-            worker.close()
-        self.alive.clear()
-
-
-def outcome(child: Child, rc: int, signals_interrupt: bool = False) -> tuple[str, str]:
-    """(status, reason) of a child that exited with rc; writes result.json on a crash.
-
-    status is ok / diverged / failed, 'elsewhere' when another process holds the run,
-    or 'interrupted' (a signal when signals_interrupt, e.g. SLURM preemption: resume later).
-    """
-    if store.is_done(child.run_dir):
-        return store.status_of(child.run_dir)
-    if rc == store.EXIT_BUSY:
-        return "elsewhere", "another process holds the run's lock"
-    if rc < 0 and signals_interrupt:
-        return "interrupted", f"killed by {signal.Signals(-rc).name}"
-    how = (f"killed by {signal.Signals(-rc).name}" if rc < 0 else
-           f"exit code {rc} without result.json" if rc in (0, 1) else f"exit code {rc}")
-    reason = f"crashed ({how})"
-    tail = stderr_tail(child.run_dir / store.STDERR_LOG, child.err_offset)
-    if tail:
-        reason += "; stderr tail:\n" + tail
-    with store.run_lock(child.run_dir) as held:
-        if not held:                      # another runner started it after our child died
-            return "elsewhere", "another process holds the run's lock"
-        if not store.is_done(child.run_dir):
-            store.write_result(child.run_dir, status="failed", reason=reason,
-                               config=_config_or_none(child.run_dir), exit_code=rc)
-    return store.status_of(child.run_dir)
-
-
-def _config_or_none(run_dir: Path) -> dict | None:
-    try:
-        return store.read_config(run_dir)
-    except (FileNotFoundError, store.Unreadable):
-        return None
-
-
-def stderr_tail(path: Path, offset: int, lines: int = 25, chars: int = 3000) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            text = f.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])[-chars:]
-
-
-def lock_held(run_dir: Path) -> bool:
-    with store.run_lock(run_dir) as got:
-        return not got
-
-
-def kill(child: Child) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.proc.pid, signal.SIGKILL)   # the run and anything it spawned
-    child.proc.wait()
-
-
 # ------------------------------------------------------------------- the pool
 def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
-             poll: float = 0.1, persistent: bool = True) -> None:
-    """Run every (run, run_dir) with at most one child per slot; results go to disk."""
+             poll: float = 0.1, persistent: bool = True) -> dict[str, tuple[str, str]]:
+    """Run every (run, run_dir) with at most one child per slot; results go to disk.
+    Returns run id -> (status, reason) of the runs whose outcome the disk does not show:
+    interrupted, or failed in a folder that could not be written."""
     queue = collections.deque(pending)
     active: dict[int, tuple] = {}
     workers = Workers(slots, plugins, persistent)
+    notes: dict[str, tuple[str, str]] = {}
     with GridProgress(grid, len(pending)) as progress:
         try:
             while queue or active:
@@ -271,29 +115,55 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
                     while slot not in active and queue:
                         run, rd = queue.popleft()
                         text = f"{run.run_id} {run.label} seed={run.seed}"
-                        if store.is_done(rd):         # another runner finished it meanwhile
-                            progress.done(text, store.status_of(rd)[0], "finished elsewhere")
-                        elif lock_held(rd):
-                            progress.done(text, "elsewhere", "running in another process")
-                        else:
-                            active[slot] = (launch(rd, slots.envs[slot], plugins,
-                                                   workers.get(slot, run)), text)
-                            progress.started(text, rd, run.config["train"].get("steps"))
-                for slot, (child, text) in list(active.items()):
+                        try:
+                            child = start(rd, slots.envs[slot], plugins, workers, slot, run)
+                        except OSError as e:
+                            notes[run.run_id] = ("failed", record_unwritable(rd, e))
+                            progress.done(text, "failed", notes[run.run_id][1])
+                            continue
+                        if isinstance(child, tuple):     # not started: done or locked
+                            progress.done(text, *child)
+                            continue
+                        active[slot] = (child, text, run.run_id)
+                        progress.started(text, rd, run.config["train"].get("steps"))
+                for slot, (child, text, rid) in list(active.items()):
                     rc = child.proc.poll()
                     if rc is None:
                         continue
                     del active[slot]
                     status, reason = outcome(child, rc)
+                    if status == "interrupted" or not store.is_done(child.run_dir):
+                        notes[rid] = (status, reason)
                     took = f"{time.monotonic() - child.started:.1f}s"
                     detail = took if status == "ok" else f"{took}: {_first(reason)}"
                     progress.done(text, status, detail)
                 progress.tick()
                 time.sleep(poll)
         finally:
-            for child, _ in active.values():          # interrupted: resume them next time
+            for child, _, _ in active.values():       # interrupted: resume them next time
                 kill(child)
             workers.close()
+    return notes
+
+
+def start(rd, env: dict, plugins: list[str], workers: Workers, slot: int, run):
+    """A started Child, or (status, detail) when the run needs no child."""
+    if store.is_done(rd):                             # another runner finished it meanwhile
+        return store.status_of(rd)[0], "finished elsewhere"
+    if lock_held(rd):
+        return "elsewhere", "running in another process"
+    return launch(rd, env, plugins, workers.get(slot, run))
+
+
+def record_unwritable(rd, e: OSError) -> str:
+    """The run's failure when its folder cannot be written: recorded in result.json
+    where that still works (a full disk may have room for it, a read-only folder not)."""
+    reason = f"cannot write to the run folder: {os_error(e)}"
+    try:
+        store.write_result(rd, status="failed", reason=reason, config=None)
+    except OSError:
+        reason += " (not recorded)"
+    return reason
 
 
 def _first(reason: str) -> str:

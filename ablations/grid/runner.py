@@ -24,11 +24,12 @@ from ..posthoc import schedule
 from .expand import expand
 from ..config import add_set_option, parse_sets
 from ..plugins import names as plugin_names
+from . import limits
 from .budget import count_params
 from .load import load
 from .spec import GridError
 from .pool import (GPU_LAYER, child_env, cpu_count, make_slots, one_line, parse_gpus,
-                   run_pool, slurm_slots)
+                   record_unwritable, run_pool, slurm_slots)
 
 
 def add_arguments(p) -> None:
@@ -54,6 +55,12 @@ def add_arguments(p) -> None:
                    help="import a module that registers variants (repeatable)")
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the runs whose result is 'failed' (not 'diverged')")
+    p.add_argument("--retrain-damaged", action="store_true",
+                   help="train again from step 0 the runs whose result.json, metrics.csv "
+                        "or model.pt is damaged (what it is checked against: result.json)")
+    p.add_argument("--ignore-memory", action="store_true",
+                   help="run even when a run's estimated memory exceeds what this machine "
+                        "has available (refused by default, exit 2)")
     p.add_argument("--fresh-processes", action="store_true",
                    help="start a fresh interpreter per run instead of forking it from the "
                         "slot's persistent worker (same numbers, ~2.5 s more a run)")
@@ -104,6 +111,8 @@ def main(args) -> int:
             if grid.workers:                     # e.g. a timing grid: runs must not share
                 workers = min(workers or grid.workers, grid.workers)
             slots = make_slots(gpus, workers, runs)
+        if not args.dry_run and args.executor == "local":
+            limits.check(runs, on_gpu, args.ignore_memory)
     except GridError:
         raise
     except ConfigError as e:
@@ -119,7 +128,8 @@ def main(args) -> int:
         "applied": {"scale": args.scale, "set": sets, "seeds": seeds, "plugins": plugins},
         "runs": [r.manifest_entry() for r in runs]}
     store.write_manifest(gdir, manifest)
-    pending = prepare(runs, results, grid.name, args.retry_failed)
+    notes: dict[str, tuple[str, str]] = {}
+    pending = prepare(runs, results, grid.name, args.retry_failed, args.retrain_damaged, notes)
     print(f"{grid.name}: {len(runs)} runs, {len(runs) - len(pending)} already finished, "
           f"{len(pending)} to run ({slots.describe(args.executor)}) -> {gdir}",
           file=sys.stderr, flush=True)
@@ -127,50 +137,80 @@ def main(args) -> int:
         if not slurm.submit(pending, grid.name, gdir, slots, plugins, args):
             return 0
     else:
-        run_pool(pending, grid.name, slots, plugins, persistent=not args.fresh_processes)
+        notes.update(run_pool(pending, grid.name, slots, plugins,
+                              persistent=not args.fresh_processes))
     # post-hoc evaluations that finished runs lack (posthoc/spec.py); never retrains
     failed_evals = schedule.run_missing(grid.evaluate, runs, results, grid.name,
                                         [child_env(env, plugins) for env in slots.envs])
-    return summarize(grid.name, runs, results) or int(failed_evals > 0)
+    return summarize(grid.name, runs, results, notes) or int(failed_evals > 0)
 
 
-def prepare(runs, results: Path, name: str, retry_failed: bool) -> list:
-    """Write each unfinished run's config.json; return the (run, run_dir) still to do."""
+def prepare(runs, results: Path, name: str, retry_failed: bool,
+            retrain_damaged: bool = False, notes: dict | None = None) -> list:
+    """Write each unfinished run's config.json; return the (run, run_dir) still to do.
+    A finished run's files are checked against its result.json: a damaged one is left
+    as it is (the summary names it) unless `retrain_damaged`. A run whose folder cannot
+    be written is that run's failure, noted in `notes`, not the grid's."""
     pending = []
     for run in runs:
         rd = store.run_dir(results, name, run.run_id)
         if store.is_done(rd):
-            if not (retry_failed and store.status_of(rd)[0] == "failed"):
+            status = store.status_of(rd, verify=True)[0]
+            if retrain_damaged and status == store.DAMAGED:
+                store.clear_run(rd)
+            elif retry_failed and status == "failed":
+                store.clear_result(rd)       # the old reason stays in its stderr.log
+            else:
                 continue
-            store.clear_result(rd)           # the old reason stays in its stderr.log
-        store.write_config(rd, run.config)
+        try:
+            store.write_config(rd, run.config)
+        except OSError as e:
+            if notes is None:
+                raise
+            notes[run.run_id] = ("failed", record_unwritable(rd, e))
+            continue
         pending.append((run, rd))
     return pending
 
 
-def summarize(name: str, runs, results: Path) -> int:
+def summarize(name: str, runs, results: Path, notes: dict | None = None) -> int:
     """One line of counts; one line per run that did not finish ok. 1 if a run failed
-    (crashed) or is unfinished; a diverged run is a result and counts as done."""
+    (crashed), is damaged or unfinished; a diverged run is a result and counts as done.
+    `notes`: run id -> (status, reason) for outcomes the disk does not show (a run
+    interrupted by a kill, a failure that could not be recorded)."""
     counts: dict[str, int] = {}
     bad = []
     for run in runs:
-        status, reason = store.status_of(store.run_dir(results, name, run.run_id))
+        status, reason = store.status_of(store.run_dir(results, name, run.run_id),
+                                         verify=True)
+        if status == "pending" and run.run_id in (notes or {}):
+            status, reason = notes[run.run_id]
         counts[status] = counts.get(status, 0) + 1
         if status not in ("ok", "pending"):
+            # a damaged run's reason ends with what to do: never cut it off
             bad.append(f"  {status:<9} {run.run_id}  {run.label} seed={run.seed}: "
-                       f"{one_line(reason)}")
-    parts = ", ".join(f"{counts[s]} {s}" for s in ("ok", "diverged", "failed", "pending")
+                       f"{one_line(reason, 600 if status == store.DAMAGED else 160)}")
+    parts = ", ".join(f"{counts[s]} {s}" for s in ("ok", "diverged", "failed",
+                                                    store.DAMAGED, "interrupted", "pending")
                       if counts.get(s))
     print(f"{name}: {len(runs)} runs: {parts}", file=sys.stderr)
     if bad:
         print("runs that did not finish ok:\n" + "\n".join(bad), file=sys.stderr)
+    if counts.get("interrupted"):
+        print(f"{counts['interrupted']} run(s) were interrupted (killed): run the same "
+              "command again to resume them from their checkpoints", file=sys.stderr)
     if counts.get("pending"):
         print(f"{counts['pending']} runs are unfinished (running in another process, or "
               f"submitted): run the same command again to collect them", file=sys.stderr)
     if counts.get("failed"):
         print(f"{counts['failed']} failed run(s) stay failed on a rerun; add --retry-failed "
               "to train them again", file=sys.stderr)
-    return 1 if counts.get("failed") or counts.get("pending") else 0
+    if counts.get(store.DAMAGED):
+        print(f"{counts[store.DAMAGED]} damaged run(s) are left out of the report: delete "
+              "their runs/<id> folder, or add --retrain-damaged, to train them again",
+              file=sys.stderr)
+    return 1 if any(counts.get(s) for s in ("failed", store.DAMAGED, "interrupted",
+                                             "pending")) else 0
 
 
 def dry_run(name: str, runs, results: Path, matched: list[str] = (),

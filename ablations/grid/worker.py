@@ -23,6 +23,7 @@ class Worker:
         os.set_blocking(self.fd, False)
         self.buffer = b""
         self.exited: dict[int, int] = {}
+        self.lost: set[int] = set()              # runs that died with their worker
         if self._line(wait=True) != "ready":
             self.close()
             raise RuntimeError("the slot worker did not start (exit status "
@@ -52,6 +53,7 @@ class Worker:
                 line = self._line(wait=False)      # written just before the worker exited
                 if line is None:
                     self.exited[pid] = -signal.SIGKILL   # the child died with its worker
+                    self.lost.add(pid)
                     break
             self._note(line)
         return self.exited.get(pid)
@@ -100,6 +102,16 @@ class WorkerRun:
 
     def poll(self) -> int | None:
         return self.worker.poll(self.pid)
+
+    @property
+    def worker_died(self) -> str:
+        """How the slot worker died when this run died with it; '' otherwise: the pool
+        names a worker's death as such, not as the run's."""
+        if self.pid not in self.worker.lost:
+            return ""
+        rc = self.worker.proc.poll()
+        return (f"worker killed by {signal.Signals(-rc).name}" if rc is not None and rc < 0
+                else f"worker exit status {rc}")
 
     def wait(self) -> int:
         import time

@@ -11,6 +11,7 @@ from pathlib import Path
 from transformer.validation import ConfigError
 
 from .. import store
+from ..procs import die_with_parent
 from .spec import KEY, applies, check_evaluate, check_shapes, eval_config, missing
 
 
@@ -65,20 +66,34 @@ def run_missing(evaluate: dict | None, runs, results: Path, grid: str,
         return out
 
     todo = lacking()
+    damaged = 0
+    for rd in list(todo):  # evaluating damaged weights again cannot help: retrain them
+        problem = store.integrity.model_problem(rd, store.read_result(rd))
+        if problem:
+            print(f"{grid}: evaluations of {rd.name} not computed: {problem}", file=sys.stderr)
+            damaged += len(todo.pop(rd))
     if not todo:
-        return 0
+        return damaged
     print(f"{grid}: {sum(map(len, todo.values()))} post-hoc evaluation(s) of {len(todo)} "
           f"run(s)", file=sys.stderr, flush=True)
     todo = list(todo)
     envs = envs or [{}]
     chunks = [todo[i::len(envs)] for i in range(min(len(envs), len(todo)))]
     cmd = [sys.executable, "-m", "ablations", "_evaluate"]
-    procs = [subprocess.Popen(cmd + [str(d) for d in chunk], env=env)
-             for chunk, env in zip(chunks, envs)]
-    for p in procs:
-        p.wait()
-    left = sum(map(len, lacking().values()))
+    procs = []
+    try:
+        for chunk, env in zip(chunks, envs):
+            procs.append(subprocess.Popen(cmd + [str(d) for d in chunk], env=env,
+                                          preexec_fn=die_with_parent))
+        for p in procs:
+            p.wait()
+    finally:              # interrupted (Ctrl-C, SIGTERM): no evaluation outlives the runner
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    left = sum(len(names) for rd, names in lacking().items() if rd in todo)
     if left:
         print(f"{grid}: {left} post-hoc evaluation(s) failed (see above); the next "
               "`ablate run` tries them again", file=sys.stderr)
-    return left
+    return left + damaged

@@ -36,6 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-explainers", action="store_true",
                         help="skip the explainer figures (results/explainers/)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only problems")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write the report here instead of into the results folder "
+                             "(e.g. of a read-only store); the runs are only read")
 
 
 def main(args) -> int:
@@ -56,15 +59,16 @@ def main(args) -> int:
     problems: list[str] = []
     for name in args.grids or list(available):    # the variants their models need
         problems += load_plugins(available[name])
+    out = Path(args.out) if args.out else root
     for name in args.grids or list(available):
         try:
-            say(report_grid(available[name], problems))
+            say(report_grid(available[name], problems, out / name))
         except store.Unreadable as e:           # the grid's manifest itself
             problems.append(str(e))
     if not args.no_explainers:
         from . import explainers
         try:
-            notes = explainers.make_all(root)
+            notes = explainers.make_all(root, problems, out)
         except Exception as e:              # a figure is never the end of the report
             notes = [f"explainers: cannot use run ({type(e).__name__}: {e})"]
         for note in notes:
@@ -72,17 +76,20 @@ def main(args) -> int:
                 problems.append(note.removeprefix("explainers: "))
             else:
                 say(note)
-    store.atomic_write_text(root / "REPORT.md", report_index(root))
-    say(f"wrote {root / 'REPORT.md'}")
+    store.atomic_write_text(out / "REPORT.md", report_index(root, out))
+    say(f"wrote {out / 'REPORT.md'}")
     for problem in problems:                     # one line each, after the work
         print(f"ablate report: skipped {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
-def report_grid(path: Path, problems: list[str] | None = None) -> str:
-    """Regenerate everything for one grid; returns a one-line summary. Damaged run files
-    are left out and appended to `problems`."""
+def report_grid(path: Path, problems: list[str] | None = None,
+                out: Path | None = None) -> str:
+    """Regenerate everything for one grid (into `out`, default its own folder); returns a
+    one-line summary. Damaged run files are left out and appended to `problems`."""
     grid = results.load(path)
+    path = Path(out) if out is not None else path     # from here on: where files go
+    path.mkdir(parents=True, exist_ok=True)
     tuned = tuning.is_tuned(grid)
     summary = grid.runs if tuned else grid.runs.drop(columns="variant")
     store.atomic_write_text(path / "summary.csv", summary.to_csv(index=False))

@@ -117,9 +117,12 @@ def entropy_figure(out: Path, T: int = 64, seed: int = 0) -> str:
     return "explainers: attention_entropy_init.png"
 
 
-def make_all(results: Path) -> list[str]:
-    """Draw every explainer that the stored results allow; returns notes to print."""
-    out = Path(results) / "explainers"
+def make_all(results: Path, problems: list[str] | None = None,
+             dest: Path | None = None) -> list[str]:
+    """Draw every explainer that the stored results allow into `dest`/explainers (default
+    the results folder); returns notes to print. A damaged model.pt is appended to
+    `problems` (stderr, exit 1), not a note."""
+    out = Path(dest if dest is not None else results) / "explainers"
     for f in out.glob("*") if out.is_dir() else []:     # figures of a run now gone
         if f.suffix in (".png", ".csv") and f.name.startswith(tuple(CAPTIONS)):
             f.unlink()
@@ -137,6 +140,11 @@ def make_all(results: Path) -> list[str]:
         if bounded and len(ids) > model.cfg.max_len:
             raise LookupError(f"the sentence ({len(ids)} tokens) exceeds the {model.cfg.pos} "
                               "PE table")
+    except store.Unreadable as e:
+        if problems is None:
+            raise
+        problems.append(f"{e} (attention heatmaps and sampling figures not drawn)")
+        return notes
     except Exception as e:        # e.g. a plugin variant that cannot be rebuilt
         return notes + [f"explainers: cannot use run {rdir.name} ({e}); attention heatmaps "
                         "and sampling figures skipped"]

@@ -148,6 +148,10 @@ def _cross_attention(grid, runs, plot):
             model, task = load_run(store.runs_dir(grid.path) / run_id)
         except FileNotFoundError:                  # no model.pt kept for this run
             continue
+        except store.Unreadable as e:              # damaged: named, and the next seed drawn
+            if str(e) not in grid.problems:
+                grid.problems.append(str(e))
+            continue
         try:
             return cross_attention_plot(model, task)
         except ValueError as e:                    # no cross-attention, no source

@@ -11,7 +11,8 @@ logged value, or with the suffix ``@init`` its value at step 0 (``grad_norm@init
 
 A run without result.json is unfinished: skipped and counted. A damaged result.json or
 metrics.csv is skipped too and named in `GridResults.problems`, so the report covers the
-rest and says what it left out.
+rest and says what it left out; so is a metrics.csv or model.pt that no longer matches
+the rows, size and hash its result.json records (store/integrity.py).
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class GridResults:
     n_listed: int
     n_unfinished: int
     problems: list[str] = dataclasses.field(default_factory=list)   # unreadable files
+    damaged_curves: set[str] = dataclasses.field(default_factory=set)  # run ids: left out
     memo: dict = dataclasses.field(default_factory=dict, repr=False)  # derived tables
 
     @property
@@ -99,6 +101,7 @@ def load(path: Path) -> GridResults:
     if spec.get("experiments") or any(e.get("experiment") for e in entries):
         axes.insert(0, "experiment")
     rows, configs, metrics, texts, unfinished, problems = [], {}, [], [], 0, []
+    damaged: set[str] = set()          # runs whose metrics.csv does not match result.json
     for entry in entries:
         try:
             res = store.read_result(store.runs_dir(path) / entry["run_id"])
@@ -108,6 +111,12 @@ def load(path: Path) -> GridResults:
         except store.Unreadable as e:
             problems.append(str(e))
             continue
+        rdir = store.runs_dir(path) / entry["run_id"]
+        curve, weights = (store.integrity.metrics_problem(rdir, res),
+                          store.integrity.model_problem(rdir, res))
+        problems += [p for p in (curve, weights) if p]
+        if curve:
+            damaged.add(entry["run_id"])
         label = entry.get("label") or _label(entry)
         row = {"run_id": entry["run_id"], "label": label,
                "variant": entry.get("variant") or label,     # tuned grids: label minus tune
@@ -146,7 +155,7 @@ def load(path: Path) -> GridResults:
     grid = GridResults(manifest.get("name", path.name), path, spec,
                        str(manifest.get("claim") or spec.get("claim") or "").strip(), frame,
                        configs, axes, metrics, list(dict.fromkeys(frame["label"].tolist())),
-                       len(listed), unfinished, list(dict.fromkeys(problems)))
+                       len(listed), unfinished, list(dict.fromkeys(problems)), damaged)
     for m in _logged_only(spec, frame):            # a check on a metrics.csv-only metric
         vals = [logged_value(grid, r, m) for r in frame["run_id"]]
         if any(math.isfinite(v) for v in vals):
@@ -164,7 +173,10 @@ def _logged_only(spec: dict, frame: pd.DataFrame) -> list[str]:
 
 
 def read_curves(grid: GridResults, run_id: str) -> pd.DataFrame | None:
-    """A run's metrics.csv, or None when missing or damaged (damage is noted once)."""
+    """A run's metrics.csv, or None when missing or damaged (damage is noted once): a
+    truncated curve would average fewer seeds after its cut without a word."""
+    if run_id in grid.damaged_curves:
+        return None
     try:
         return store.read_metrics(grid.metrics_file(run_id))
     except FileNotFoundError:

@@ -9,7 +9,9 @@
         metrics.csv                append-only curves: step, metric, value
         checkpoints/last.ckpt      the latest checkpoint, replaced atomically
         model.pt                   final weights and config, for explainers
-        result.json                written last: a run is done when it exists
+        result.json                written last: a run is done when it exists; records
+                                   the size and hash of model.pt and the rows of
+                                   metrics.csv, which readers check (integrity.py)
         evals/<NAME>.json          post-hoc evaluations of the trained weights
         error.log, stderr.log      why a run failed; the runner's log of each attempt
 
@@ -22,5 +24,7 @@ from .evals import eval_is_current, eval_metrics, eval_path, read_evals, write_e
 from .manifest import read_config, read_manifest, write_config, write_manifest  # noqa: F401
 from .metrics import MetricsWriter, last_step, read_metrics  # noqa: F401
 from .weights import read_model, write_model  # noqa: F401
-from .results import (EXIT_BUSY, EXIT_FAILED, EXIT_OK, STATUSES, clear_result,  # noqa: F401
-                      exit_code, is_done, read_result, run_lock, status_of, write_result)
+from .results import (DAMAGED, EXIT_BUSY, EXIT_FAILED, EXIT_OK, STATUSES,  # noqa: F401
+                      clear_result, clear_run, exit_code, is_done, read_result, run_lock,
+                      status_of, write_result)
+from . import integrity  # noqa: F401

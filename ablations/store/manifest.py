@@ -9,9 +9,17 @@ from .layout import CONFIG, MANIFEST
 
 
 def write_manifest(grid_path: Path, manifest: dict) -> None:
+    """Written only when its content changes: rerunning a finished grid writes nothing
+    (and so works on a read-only results folder)."""
     # unsorted keys: the report lists axes and bundles in the order the grid gives them
-    atomic_write_text(Path(grid_path) / MANIFEST, json.dumps(manifest, indent=2,
-                                                             default=str) + "\n")
+    text = json.dumps(manifest, indent=2, default=str) + "\n"
+    path = Path(grid_path) / MANIFEST
+    try:
+        if path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
 
 
 def read_manifest(grid_path: Path) -> dict:

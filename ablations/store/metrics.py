@@ -1,9 +1,11 @@
 """metrics.csv: append-only learning curves in long format (step, metric, value).
 
 Long format because the set of metrics grows during a run (evaluation and diagnostics
-arrive on their own intervals) and rows are only ever appended. On resume from step k,
-rows after k (written after the checkpoint) are dropped, so a resumed run's file reads
-as if it had never stopped.
+arrive on their own intervals) and rows are only ever appended. A checkpoint records how
+many rows the file had when it was taken; on resume every later row is dropped before
+training goes on, so a resumed run's file is byte for byte an uninterrupted run's (rows
+at the checkpoint's own step were written both before it, evaluation, and after it,
+the next step's loss: a step number alone cannot tell them apart).
 """
 from __future__ import annotations
 
@@ -17,19 +19,29 @@ HEADER = ["step", "metric", "value"]
 
 
 class MetricsWriter:
-    def __init__(self, path: Path, resume_step: int | None = None):
+    """`keep_rows`: the data rows the checkpoint resumed from had (None: a checkpoint
+    written before rows were counted, which keeps the rows up to `resume_step`)."""
+
+    def __init__(self, path: Path, resume_step: int | None = None,
+                 keep_rows: int | None = None):
         self.path = Path(path)
+        self.rows = 0                    # data rows in the file: checkpoints record it
         if resume_step is None or not self.path.exists():
             atomic_write_text(self.path, ",".join(HEADER) + "\n")
         else:
-            self._truncate_after(resume_step)
+            self._truncate(resume_step, keep_rows)
         self._file = open(self.path, "a", newline="")
-        self._csv = csv.writer(self._file)
+        # csv's default line ending is \r\n: a resumed file would mix both
+        self._csv = csv.writer(self._file, lineterminator="\n")
 
-    def _truncate_after(self, step: int) -> None:
+    def _truncate(self, step: int, keep_rows: int | None) -> None:
         with open(self.path, newline="") as f:
             rows = [r for r in csv.reader(f)][1:]
-        keep = [r for r in rows if len(r) == 3 and r[0].isdigit() and int(r[0]) <= step]
+        if keep_rows is not None:
+            keep = rows[:keep_rows]
+        else:
+            keep = [r for r in rows if len(r) == 3 and r[0].isdigit() and int(r[0]) <= step]
+        self.rows = len(keep)
         lines = [",".join(HEADER)] + [",".join(r) for r in keep]
         atomic_write_text(self.path, "\n".join(lines) + "\n")
 
@@ -38,6 +50,7 @@ class MetricsWriter:
             if isinstance(value, (int, float)):
                 self._csv.writerow([step, name, repr(float(value)) if math.isfinite(value)
                                     else str(float(value))])
+                self.rows += 1
         self._file.flush()
 
     def close(self) -> None:

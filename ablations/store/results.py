@@ -9,15 +9,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import platform
+import shutil
 import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
 
+from . import integrity
+from .evals import eval_path
 from .files import Unreadable, atomic_write_json, read_json
-from .layout import LOCK, RESULT
+from .layout import LOCK, METRICS, MODEL, RESULT, checkpoint_path
 
 STATUSES = ("ok", "diverged", "failed")
+# read, never written: result.json unreadable, or a file that no longer matches it
+DAMAGED = "damaged"
 # `ablate train` / `_run_one`: ok; diverged or failed (recorded); bad input; another
 # process holds the run's lock (nothing done)
 EXIT_OK, EXIT_FAILED, EXIT_BUSY = 0, 1, 3
@@ -42,15 +47,19 @@ def read_result(run_path: Path) -> dict:
     return res
 
 
-def status_of(run_path: Path) -> tuple[str, str]:
+def status_of(run_path: Path, verify: bool = False) -> tuple[str, str]:
     """(status, reason) of a run; ('pending', '') when it has no result yet. A damaged
-    result.json reads as failed, with the reason."""
+    result.json reads as damaged, with the reason; with `verify`, so does a run whose
+    metrics.csv or model.pt no longer matches its result.json (integrity.py)."""
     try:
         res = read_result(run_path)
     except FileNotFoundError:
         return "pending", ""
     except Unreadable as e:
-        return "failed", str(e)
+        return DAMAGED, f"{e}; {integrity.retrain_hint(run_path)}"
+    bad = integrity.problems(run_path, res) if verify else []
+    if bad:
+        return DAMAGED, "; ".join(bad)
     return str(res.get("status", "ok")), str(res.get("reason") or "")
 
 
@@ -72,6 +81,17 @@ def write_result(run_path: Path, *, status: str, reason: str | None, config: dic
 def clear_result(run_path: Path) -> None:
     """Forget a run's outcome so that it runs again (`ablate run --retry-failed`)."""
     (Path(run_path) / RESULT).unlink(missing_ok=True)
+
+
+def clear_run(run_path: Path) -> None:
+    """Forget everything a damaged run computed so that it trains again from step 0
+    (`ablate run --retrain-damaged`): its checkpoint may be as damaged as its files.
+    config.json and the logs stay."""
+    run_path = Path(run_path)
+    for name in (RESULT, METRICS, MODEL):
+        (run_path / name).unlink(missing_ok=True)
+    for folder in (checkpoint_path(run_path).parent, eval_path(run_path, "_").parent):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

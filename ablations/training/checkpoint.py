@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 
-
 def save_checkpoint_atomically(trainer, path: Path) -> None:
     """trainer.save_checkpoint to a temp file, then os.replace: a kill mid-write leaves
     the previous checkpoint intact. Every rank calls this (it synchronises)."""
@@ -16,13 +15,16 @@ def save_checkpoint_atomically(trainer, path: Path) -> None:
         os.replace(tmp, path)
 
 
-def checkpoint_step(path: Path) -> int | None:
-    """The global step stored in a checkpoint, or None if there is none usable."""
+def resume_point(path: Path) -> tuple[int | None, int | None]:
+    """(global step, metrics.csv rows) stored in a checkpoint; (None, None) if there is
+    none usable. The row count is None in checkpoints written before it was stored."""
     if not Path(path).exists():
-        return None
+        return None, None
     import torch
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        rows = (ckpt.get("ablate") or {}).get("metrics_rows")
+        return int(ckpt["global_step"]), None if rows is None else int(rows)
     except Exception:                    # unreadable: start over rather than crash forever
         Path(path).unlink()
-        return None
+        return None, None

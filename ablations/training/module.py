@@ -41,7 +41,7 @@ class StepIndices(torch.utils.data.Dataset):
 
 
 class AblationModule(L.LightningModule):
-    def __init__(self, resolved: dict, task, run_dir=None, resume_step=None):
+    def __init__(self, resolved: dict, task, run_dir=None, resume_step=None, resume_rows=None):
         super().__init__()
         self.resolved = resolved
         self.cfg = TrainConfig(**resolved["train"])
@@ -50,6 +50,7 @@ class AblationModule(L.LightningModule):
         self.task = task
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume_step = resume_step
+        self.resume_rows = resume_rows       # metrics.csv rows when the checkpoint was taken
         self.writer = None                   # MetricsWriter, opened on global rank 0
         self.diverged_step: int | None = None
         self.last_eval: dict[str, float] = {}
@@ -71,7 +72,8 @@ class AblationModule(L.LightningModule):
     # -- setup -------------------------------------------------------------------------
     def setup(self, stage):
         if self.trainer.is_global_zero and self.run_dir is not None and self.writer is None:
-            self.writer = MetricsWriter(self.run_dir / store.METRICS, self.resume_step)
+            self.writer = MetricsWriter(self.run_dir / store.METRICS, self.resume_step,
+                                        self.resume_rows)
 
     def configure_model(self):
         if self.cfg.compile and not hasattr(self.net, "_orig_mod"):
@@ -194,7 +196,8 @@ class AblationModule(L.LightningModule):
         checkpoint["ablate"] = {"torch_rng": torch.get_rng_state(),
                                 "tokens_seen": self.tokens_seen,
                                 "last_eval": self.last_eval,
-                                "train_time": self._elapsed()}
+                                "train_time": self._elapsed(),
+                                "metrics_rows": self.writer.rows if self.writer else None}
 
     def on_load_checkpoint(self, checkpoint):
         state = checkpoint.get("ablate", {})

@@ -111,7 +111,7 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
 
         from .loggers import make_logger
         from .module import AblationModule
-        from .checkpoint import checkpoint_step
+        from .checkpoint import resume_point
         from .progress import RunProgress
         from ..tasks import task_of
 
@@ -121,9 +121,9 @@ def _fit(run_dir: Path, resolved: dict) -> dict:
         torch.set_num_threads(cfg["threads"])
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     ckpt = store.checkpoint_path(run_dir)
-    resume_step = checkpoint_step(ckpt)
+    resume_step, resume_rows = resume_point(ckpt)
     task = task_of(resolved, store.cache_dir(store.results_of(run_dir)))
-    module = AblationModule(resolved, task, run_dir, resume_step)
+    module = AblationModule(resolved, task, run_dir, resume_step, resume_rows)
     trainer = build_trainer(cfg, run_dir, make_logger(resolved, run_dir), [RunProgress()])
     (run_dir / store.SUMMARY).unlink(missing_ok=True)
     trainer.fit(module, ckpt_path=str(ckpt) if resume_step is not None else None)
@@ -196,4 +196,5 @@ def write_outcome(run_dir, resolved, summary, wall_s) -> dict:
         tokens=summary.get("tokens", 0),
         tokens_per_s=summary.get("tokens", 0) / train_s if train_s else 0.0,
         train_s=train_s, wall_s=wall_s, peak_mem_mb=summary.get("peak_mem_mb"),
-        device=summary.get("device", "n/a"))
+        device=summary.get("device", "n/a"),
+        **{store.integrity.KEY: store.integrity.record(run_dir)})
