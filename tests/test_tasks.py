@@ -274,3 +274,20 @@ def test_recall_is_learned():
 def test_translate_is_learned():
     acc = train("translate", "encoder_decoder", 250, {"length": 6, "n_words": 8, "chunk_len": 2})
     assert acc > 0.8
+
+
+def test_shipped_corpora_are_fixed_files():
+    """python-docs is frozen byte for byte (the text every committed result trained on,
+    whatever the Python version); shakespeare is the second corpus; result.json names
+    the bytes a run read."""
+    from ablations.tasks.corpus import fingerprint, read_text
+    from ablations.training.run import corpus_of
+    assert fingerprint("python-docs") == "4c105a1c0165690685f1706c9c88f7ee9c41153d"
+    assert len(read_text("python-docs")) == 465048
+    text = read_text("shakespeare")
+    assert text.startswith("First Citizen:") and len(text) == 1115394
+    assert corpus_of({"task": {"name": "lm", "source": "shakespeare"}})["sha1"] == \
+        fingerprint("shakespeare")
+    assert corpus_of({"task": {"name": "copy"}}) is None
+    t = task("lm", cache_dir=None, source="shakespeare", seq_len=16)
+    assert t.make_batch(t.generator("train", 0), 2, "train")["input"].shape == (2, 16)

@@ -55,8 +55,8 @@ def check_replicate(grid: GridSpec) -> None:
     if "corpus" in rep:
         corpus = rep["corpus"]
         if not isinstance(corpus, str) or not corpus:
-            raise ConfigError("replicate.corpus", f"expected a text source (python-docs, "
-                              f"file:PATH, hf:NAME[:CONFIG]), got {corpus!r}")
+            raise ConfigError("replicate.corpus", f"expected a text source (shakespeare, "
+                              f"python-docs, file:PATH, hf:NAME[:CONFIG]), got {corpus!r}")
         if not text_experiments(grid):
             raise ConfigError("replicate.corpus", "the grid has no text task (lm, mlm) "
                               "to train on another corpus")

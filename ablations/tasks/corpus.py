@@ -1,10 +1,11 @@
 """Text corpora for the text tasks: load a source, tokenize it once, cache the ids.
 
-Sources: `python-docs` (the pydoc topics every CPython ships: works offline),
-`file:PATH` (read through `datasets`' text loader), `hf:NAME[:CONFIG]` (a hub
-dataset; needs network). The last 10% of the text is the validation split; the
-tokenizer (byte-level BPE) is trained on the first 90% only, and the two splits are
-tokenized separately so no token straddles the boundary.
+Sources: the corpora shipped in ablations/data/ (`SHIPPED`: fixed files, so every
+machine and Python version trains on the same bytes; ablations/data/README.md has their
+origins and licences), `file:PATH` (read through `datasets`' text loader),
+`hf:NAME[:CONFIG]` (a hub dataset; needs network). The last 10% of the text is the
+validation split; the tokenizer (byte-level BPE) is trained on the first 90% only, and
+the two splits are tokenized separately so no token straddles the boundary.
 """
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ import torch
 from transformer.validation import ConfigError
 
 VAL_FRACTION = 0.1
+DATA = Path(__file__).resolve().parents[1] / "data"
+# name -> file under ablations/data/. python-docs is the pydoc topics text of CPython
+# 3.11.7 frozen byte for byte (it differs between Python versions: 459k-511k characters
+# from 3.10 to 3.13), which produced every committed text result; shakespeare is Tiny
+# Shakespeare, the second corpus replications run on.
+SHIPPED = {"python-docs": "python-docs.txt", "shakespeare": "tinyshakespeare.txt"}
 CACHE_FORMAT = 1        # bump when the cached layout or tokenization changes
 
 
@@ -72,8 +79,8 @@ def load_corpus(source: str, tokenizer: str, vocab_size: int, cache_dir=None) ->
 
 def fingerprint(source: str) -> str:
     """Changes when the text behind a source changes (so a stale cache is never used)."""
-    if source == "python-docs":
-        return hashlib.sha1(_python_docs().encode()).hexdigest()
+    if source in SHIPPED:
+        return _file_hash(str(DATA / SHIPPED[source]), 0, 0)
     if source.startswith("file:"):
         path = _file_path(source)
         stat = path.stat()
@@ -82,8 +89,8 @@ def fingerprint(source: str) -> str:
 
 
 def read_text(source: str, cache_dir=None) -> str:
-    if source == "python-docs":
-        return _python_docs()
+    if source in SHIPPED:
+        return _shipped(source)
     hf_cache = str(Path(cache_dir) / "hf") if cache_dir is not None else None
     if source.startswith("file:"):
         datasets = _import_datasets(offline=True)
@@ -92,14 +99,14 @@ def read_text(source: str, cache_dir=None) -> str:
         return "".join(ds["text"])
     if source.startswith("hf:"):
         return _read_hub(source, hf_cache)
-    raise ConfigError("task.source", f"unknown source {source!r}; valid: python-docs, "
-                      "file:PATH, hf:NAME[:CONFIG]")
+    raise ConfigError("task.source", f"unknown source {source!r}; valid: "
+                      f"{', '.join(SHIPPED)}, file:PATH, hf:NAME[:CONFIG]")
 
 
-@functools.lru_cache(maxsize=1)
-def _python_docs() -> str:
-    from pydoc_data.topics import topics
-    return "\n".join(topics[k] for k in sorted(topics))
+@functools.lru_cache(maxsize=2)
+def _shipped(source: str) -> str:
+    with open(DATA / SHIPPED[source], encoding="utf-8", newline="") as f:   # bytes as stored
+        return f.read()
 
 
 def _file_path(source: str) -> Path:

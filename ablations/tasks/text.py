@@ -20,20 +20,20 @@ from transformer.registry import ARCH
 from transformer.validation import ConfigError
 
 from .base import IGNORE, TASKS, Task, TaskParams, choice, sequence_metrics
-from .corpus import load_corpus
+from .corpus import SHIPPED, load_corpus
 
 
 @dataclasses.dataclass
 class TextParams(TaskParams):
-    source: str = "python-docs"        # python-docs | file:PATH | hf:NAME[:CONFIG]
+    source: str = "python-docs"        # python-docs | shakespeare | file:PATH | hf:NAME[:CONFIG]
     tokenizer: str = choice("char", "bpe")
     vocab_size: int = 1024             # bpe only: the trained vocabulary size
     seq_len: int = 64
 
     def validate(self):
-        self.require(self.source == "python-docs" or self.source.startswith(("file:", "hf:")),
-                     "source", f"unknown source {self.source!r}; valid: python-docs, "
-                     "file:PATH, hf:NAME[:CONFIG]")
+        self.require(self.source in SHIPPED or self.source.startswith(("file:", "hf:")),
+                     "source", f"unknown source {self.source!r}; valid: "
+                     f"{', '.join(SHIPPED)}, file:PATH, hf:NAME[:CONFIG]")
         # Byte-level BPE starts from 256 byte tokens; fewer cannot represent the text.
         self.require(self.tokenizer != "bpe" or self.vocab_size >= 257, "vocab_size",
                      "must be >= 257 for byte-level "

@@ -196,5 +196,15 @@ def write_outcome(run_dir, resolved, summary, wall_s) -> dict:
         tokens=summary.get("tokens", 0),
         tokens_per_s=summary.get("tokens", 0) / train_s if train_s else 0.0,
         train_s=train_s, wall_s=wall_s, peak_mem_mb=summary.get("peak_mem_mb"),
-        device=summary.get("device", "n/a"),
+        device=summary.get("device", "n/a"), corpus=corpus_of(resolved),
         **{store.integrity.KEY: store.integrity.record(run_dir)})
+
+
+def corpus_of(resolved: dict) -> dict | None:
+    """The text a text task trained on: its source and the sha1 of its bytes, so that a
+    result says which text it came from (hub sources: only their name is known)."""
+    source = resolved["task"].get("source")
+    if source is None:
+        return None
+    from ..tasks.corpus import fingerprint
+    return {"source": source, "sha1": fingerprint(source)}
