@@ -34,7 +34,7 @@ def main(args) -> int:
                           "missing: tests/ is not installed); clone it and pip install -e .")
     from transformer import registries
 
-    from .grid.pool import plugin_roots
+    from .grid.children import plugin_roots
     from .plugins import import_modules
     before = {kind: set(reg.names()) for kind, reg in registries.items()}
     names = import_modules(args.plugin)

@@ -25,7 +25,8 @@ import pytest
 from ablations import store
 from ablations.cli import main as cli
 from ablations.grid.children import launch, outcome
-from ablations.grid.pool import Slots, Workers, run_pool
+from ablations.grid.children import Workers
+from ablations.grid.pool import Slots, run_pool
 from ablations.grid.runner import summarize
 
 REPO = Path(__file__).resolve().parents[1]

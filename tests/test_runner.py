@@ -19,7 +19,8 @@ import pytest
 
 from ablations import store
 from ablations.cli import main as cli
-from ablations.grid.pool import cpu_count, lock_held
+from ablations.grid.children import lock_held
+from ablations.grid.pool import cpu_count
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ import pytest
 
 from ablations import store
 from ablations.cli import main as cli
-from ablations.grid.pool import Slots, Workers, child_env, launch, outcome
+from ablations.grid.children import Workers, child_env, launch, outcome
+from ablations.grid.pool import Slots
 from ablations.grid.worker import Worker
 
 GRID = """

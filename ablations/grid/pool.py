@@ -22,7 +22,7 @@ import time
 from transformer.validation import ConfigError
 
 from .. import store
-from .children import (REPO, Child, Workers, child_env, kill, launch, lock_held,  # noqa: F401
+from .children import (Workers, kill, launch, lock_held,
                        os_error, outcome)
 from .progress import GridProgress
 

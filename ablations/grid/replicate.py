@@ -25,7 +25,8 @@ from ..report.results import load as load_results
 from .estimate import Estimator, fmt_seconds
 from .expand import expand
 from .load import load
-from .pool import GPU_LAYER, child_env, cpu_count, make_slots, parse_gpus, run_pool
+from .children import child_env
+from .pool import GPU_LAYER, cpu_count, make_slots, parse_gpus, run_pool
 from .replication_spec import check_corpus, needed, on_corpus, text_experiments
 from .runner import dry_run, prepare, summarize
 from .spec import GridError

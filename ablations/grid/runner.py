@@ -23,12 +23,13 @@ from .. import store
 from ..posthoc import schedule
 from .expand import expand
 from ..config import add_set_option, parse_sets
-from ..plugins import names as plugin_names
+from .. import plugins
 from . import limits
 from .budget import count_params
 from .load import load
 from .spec import GridError
-from .pool import (GPU_LAYER, child_env, cpu_count, make_slots, one_line, parse_gpus,
+from .children import child_env
+from .pool import (GPU_LAYER, cpu_count, make_slots, one_line, parse_gpus,
                    record_unwritable, run_pool, slurm_slots)
 
 
@@ -117,7 +118,7 @@ def main(args) -> int:
         raise
     except ConfigError as e:
         raise GridError(path, str(e)) from None
-    plugins = plugin_names(grid.plugins + args.plugin)   # files and grid-relative: modules
+    modules = plugins.names(grid.plugins + args.plugin)   # files and grid-relative: modules
     if args.dry_run:
         matched = list(dict.fromkeys(e.match["by"] for e in grid.experiments if e.match))
         return dry_run(grid.name, runs, results, matched, args.scale, len(slots.envs))
@@ -125,7 +126,7 @@ def main(args) -> int:
     gdir = store.grid_dir(results, grid.name)
     manifest = {
         "name": grid.name, "claim": grid.claim, "grid_file": str(path), "spec": grid.spec,
-        "applied": {"scale": args.scale, "set": sets, "seeds": seeds, "plugins": plugins},
+        "applied": {"scale": args.scale, "set": sets, "seeds": seeds, "plugins": modules},
         "runs": [r.manifest_entry() for r in runs]}
     store.write_manifest(gdir, manifest)
     notes: dict[str, tuple[str, str]] = {}
@@ -134,14 +135,14 @@ def main(args) -> int:
           f"{len(pending)} to run ({slots.describe(args.executor)}) -> {gdir}",
           file=sys.stderr, flush=True)
     if args.executor == "slurm":
-        if not slurm.submit(pending, grid.name, gdir, slots, plugins, args):
+        if not slurm.submit(pending, grid.name, gdir, slots, modules, args):
             return 0
     else:
-        notes.update(run_pool(pending, grid.name, slots, plugins,
+        notes.update(run_pool(pending, grid.name, slots, modules,
                               persistent=not args.fresh_processes))
     # post-hoc evaluations that finished runs lack (posthoc/spec.py); never retrains
     failed_evals = schedule.run_missing(grid.evaluate, runs, results, grid.name,
-                                        [child_env(env, plugins) for env in slots.envs])
+                                        [child_env(env, modules) for env in slots.envs])
     return summarize(grid.name, runs, results, notes) or int(failed_evals > 0)
 
 

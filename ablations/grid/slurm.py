@@ -28,7 +28,8 @@ from transformer.validation import ConfigError
 from .. import store
 from types import SimpleNamespace
 
-from .pool import REPO, Slots, Workers, launch, one_line, outcome
+from .children import REPO, Workers, launch, outcome
+from .pool import Slots, one_line
 
 try:
     import submitit
