@@ -41,7 +41,7 @@ def main(args) -> int:
 
     import torch
 
-    from . import kvcache, loop, recurrent, report, startup, throughput
+    from . import kvcache, loop, report, rnn_speed, startup, throughput
     from .common import Settings, load_average, machine
 
     if args.threads:
@@ -51,7 +51,7 @@ def main(args) -> int:
     info = machine()
     runners = {
         "train": throughput.bench_train, "kvcache": kvcache.bench_kvcache,
-        "recurrent": recurrent.bench_recurrent, "scaling": recurrent.bench_scaling,
+        "recurrent": rnn_speed.bench_recurrent, "scaling": rnn_speed.bench_scaling,
         "loop": loop.bench_loop, "startup": startup.bench_startup,
         "worker": startup.bench_worker, "gpu": throughput.bench_gpu,
     }

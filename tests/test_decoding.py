@@ -11,7 +11,7 @@ import torch
 
 from ablations.posthoc.spec import DECODE_METRICS, GENERATE_METRICS
 
-from ablations.report import command, results as stored, verdicts
+from ablations.report import command, table, verdicts
 from ablations.posthoc.decoding import decode_speed, distinct, repetition, sample_metrics
 from transformer import ModelConfig, build_model
 
@@ -74,16 +74,16 @@ def fake_metrics(cell, seed):
 
 def test_trend_check_judges_each_consecutive_pair_and_frontier_is_drawn(tmp_path):
     make_grid(tmp_path, SPEC, fake_metrics)
-    grid = stored.load(tmp_path / "dec")
+    grid = table.load(tmp_path / "dec")
     rising, speed = verdicts.evaluate_grid(grid)
     assert rising["verdict"] == "supported" and "cold 0.21 -> warm 0.51" in rising["evidence"]
     assert speed["verdict"] == "supported"
     flipped = {**SPEC["checks"][0], "better": "lower"}
     assert verdicts.evaluate(flipped, grid)["verdict"] == "not_supported"
     command.report_grid(tmp_path / "dec")
-    table = pd.read_csv(tmp_path / "dec" / "01_frontier_loglik.csv")
-    assert table["evaluation"].tolist() == ["cold", "warm", "hot"]
-    assert table["pareto"].all()                       # each trades one for the other
+    front = pd.read_csv(tmp_path / "dec" / "01_frontier_loglik.csv")
+    assert front["evaluation"].tolist() == ["cold", "warm", "hot"]
+    assert front["pareto"].all()                       # each trades one for the other
 
 
 def test_a_length_metric_keeps_its_name_in_the_report():

@@ -10,7 +10,7 @@ import pytest
 
 from ablations.cli import main as cli
 from ablations.report import stats, verdicts
-from ablations.report.results import load as load_grid
+from ablations.report.table import load as load_grid
 from report_fixtures import make_grid
 
 # per-seed paired differences (sinusoidal - none) of val_acc: "weak" has p ~ 0.03 alone

@@ -177,7 +177,7 @@ def test_truncated_metrics_is_named_and_left_out(store_copy, capsys):
     assert cli(["report", "--results", str(results), "--no-explainers", "-q"]) == 1
     err = capsys.readouterr().err
     one_clear_line(err, str(path), "truncated", f"delete {runs[0]}")
-    from ablations.report.results import load, load_curves
+    from ablations.report.table import load, load_curves
     curves = load_curves(load(results / "tiny"), "val_loss")
     assert set(curves["run_id"]) == {runs[1].name}     # the intact seed only, whole
     assert cli(["run", str(grid), "--results", str(results)]) == 1

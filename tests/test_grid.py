@@ -384,7 +384,7 @@ def test_a_cell_two_experiments_share_is_trained_once_and_counted_in_both(tmp_pa
 def test_the_report_counts_a_shared_run_in_each_experiment(tmp_path):
     import json
 
-    from ablations.report.results import load
+    from ablations.report.table import load
     from ablations.report.verdicts import evaluate_grid
     g = grids.load(write(tmp_path, SHARED))
     runs = grids.expand(g, seeds=[0, 1, 2])

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ablations.report import analysis, plot_lines, plots, stats, verdicts
-from ablations.report.results import load as load_grid, load_curves, usable
+from ablations.report.table import load as load_grid, load_curves, usable
 from ablations.cli import main as cli
 from report_fixtures import make_grid
 

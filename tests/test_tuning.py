@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ablations.cli import main as cli
-from ablations.report import command, results as stored, tuning, verdicts
+from ablations.report import command, table, tuning, verdicts
 from ablations.tasks import build_task
 
 from report_fixtures import make_grid
@@ -46,7 +46,7 @@ def status(cell, seed):
 @pytest.fixture
 def grid(tmp_path):
     make_grid(tmp_path, SPEC, metrics, status=status)
-    return stored.load(tmp_path / "tuned")
+    return table.load(tmp_path / "tuned")
 
 
 def test_each_variant_is_chosen_at_its_lowest_validation_loss(grid):
@@ -106,7 +106,7 @@ def test_an_untuned_grid_reads_every_run(tmp_path):
     spec = {k: v for k, v in SPEC.items() if k not in ("tune", "checks", "plots")}
     spec["axes"] = {**spec["axes"], "train.lr": LRS}
     make_grid(tmp_path, spec, metrics)
-    g = stored.load(tmp_path / "tuned")
+    g = table.load(tmp_path / "tuned")
     assert not tuning.is_tuned(g) and len(tuning.runs_for(g, {})) == 18
     command.report_grid(tmp_path / "tuned")
     assert "variant" not in pd.read_csv(tmp_path / "tuned" / "summary.csv").columns

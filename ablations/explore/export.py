@@ -18,7 +18,7 @@ from transformer.config import ConfigError
 
 from .. import store
 from .choices import GRIDS, Choice
-from .positional import encoding
+from .encodings import encoding
 from .tokens import Prompter
 from .views import view
 

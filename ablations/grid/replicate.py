@@ -21,7 +21,7 @@ from ..posthoc import schedule
 from ..posthoc.spec import applies, check_evaluate
 from ..report import tuning
 from ..report.replication import FOLDER, NAMES
-from ..report.results import load as load_results
+from ..report import table
 from .estimate import Estimator, fmt_seconds
 from .expand import expand
 from .load import load
@@ -119,16 +119,16 @@ def chosen_values(grid, results: Path) -> dict:
     """variant -> {tuned key: value}: each variant's choice on the original results."""
     gdir = store.grid_dir(results, grid.name)
     try:
-        table = tuning.sweep(load_results(gdir)) if (gdir / store.MANIFEST).is_file() \
+        swept = tuning.sweep(table.load(gdir)) if (gdir / store.MANIFEST).is_file() \
             else None
     except store.Unreadable as e:
         raise ConfigError("replicate", f"cannot read the original results: {e}") from None
-    if table is None or table.empty:
+    if swept is None or swept.empty:
         raise ConfigError("replicate", f"a tuned grid is replicated at each variant's chosen "
                           f"values, read from its results, and {gdir} has none: run the "
                           "grid first, or set replicate.retune: true")
-    keys = [k for k in tuning.tune_keys(grid.spec) if k in table.columns]
-    best = table[table["best"]]
+    keys = [k for k in tuning.tune_keys(grid.spec) if k in swept.columns]
+    best = swept[swept["best"]]
     return {row["variant"]: {k: _plain(row[k]) for k in keys} for _, row in best.iterrows()}
 
 

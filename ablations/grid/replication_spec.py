@@ -21,7 +21,7 @@ import copy
 from transformer.validation import ConfigError, check_known, same_value
 
 from ..report.kinds import check_kind
-from ..report.results import get_path
+from ..report.table import get_path
 from ..selector import MISSING, matches
 from ..tasks import TASKS
 from .spec import GridSpec, as_task

@@ -21,7 +21,7 @@ import pandas as pd
 from transformer.validation import same_value
 
 from ..selector import matches, present
-from .results import GridResults, usable
+from .table import GridResults, usable
 from .stats import describe, difference, finite
 
 

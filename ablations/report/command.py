@@ -19,7 +19,7 @@ import pandas as pd
 from transformer.validation import ConfigError
 
 from .. import plugins, store
-from . import analysis, plots, replication, results, tuning, verdicts
+from . import analysis, plots, replication, table, tuning, verdicts
 from .family import verdicts_only
 from .index import report_index
 from .kinds import loaded
@@ -87,7 +87,7 @@ def report_grid(path: Path, problems: list[str] | None = None,
                 out: Path | None = None) -> str:
     """Regenerate everything for one grid (into `out`, default its own folder); returns a
     one-line summary. Damaged run files are left out and appended to `problems`."""
-    grid = results.load(path)
+    grid = table.load(path)
     path = Path(out) if out is not None else path     # from here on: where files go
     path.mkdir(parents=True, exist_ok=True)
     tuned = tuning.is_tuned(grid)

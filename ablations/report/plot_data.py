@@ -16,7 +16,7 @@ from transformer.validation import same_value
 from .. import store
 from .analysis import describe, per_seed
 from ..selector import present
-from .results import GridResults
+from .table import GridResults
 
 
 class SkipPlot(Exception):

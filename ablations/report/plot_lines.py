@@ -15,7 +15,7 @@ from .kinds import PLOTS
 from .labels import key_label, metric_label
 from .plot_data import SkipPlot, err, needs, order, stats_table, values
 from ..selector import present
-from .results import get_path, load_curves
+from .table import get_path, load_curves
 
 
 def band_lines(ax, groups, xlab, ylab, plot, ref=None):

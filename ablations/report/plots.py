@@ -21,7 +21,7 @@ from .analysis import per_seed, select
 from .labels import key_label, metric_label
 from .kinds import PLOTS, loaded
 from .plot_data import SkipPlot, err, needs, order, save, stats_table, stem, values
-from .results import GridResults
+from .table import GridResults
 from .tuning import runs_for
 
 

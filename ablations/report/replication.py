@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .. import store
 from .family import verdicts_only
-from .results import GridResults, load
+from .table import GridResults, load
 from .verdicts import WORDS, evaluate_grid
 
 KINDS = ("seeds", "corpus")

@@ -24,7 +24,7 @@ import pandas as pd
 from transformer.validation import same_value
 
 from ..selector import present
-from .results import GridResults, logged_value, usable
+from .table import GridResults, logged_value, usable
 
 SELECT_BY = "val_loss"          # every trained run has it; lower is better
 

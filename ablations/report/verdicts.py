@@ -48,7 +48,7 @@ import pandas as pd
 from ..selector import describe as describe_selector
 from .analysis import describe, difference, per_seed, select
 from .kinds import CHECKS, better_of, check_kind
-from .results import GridResults
+from .table import GridResults
 from .tuning import runs_for
 from .family import SANITY_WORDS, adjust, number as _number
 from .stats import Diff, p_beyond, seeds_needed, t_ppf
