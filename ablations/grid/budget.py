@@ -43,76 +43,89 @@ def solve_width(resolve: Callable[[int], dict], target: int, *, field: str = "mo
         raise ConfigError(where, f"expected a positive integer, got {target!r}")
     if not 0 <= tolerance < 1:
         raise ConfigError(where, f"tolerance must be in [0, 1), got {tolerance!r}")
-    name = field.split(".")[-1]
-    counts: dict[int, int | None] = {}
-    errors: list[ConfigError] = []
+    search = WidthSearch(resolve, field.split(".")[-1], where)
+    lo, hi = search.bracket(search.start(), target)
+    if hi is not None:
+        lo, hi = search.bisect(lo, hi, target)
+    best = min((w for w in (lo, hi) if w and search.params(w) is not None),
+               key=lambda w: (abs(search.params(w) - target), w))   # ties: the narrower
+    got = search.params(best)
+    if abs(got - target) > tolerance * target:
+        side = "below" if got < target else "above"
+        raise ConfigError(where, f"no {search.name} gives {target:,} parameters within "
+                          f"{tolerance:.0%}: the closest is {got:,} ({search.name}={best}, "
+                          f"{abs(got - target) / target:.0%} {side})")
+    return best, got
 
-    def params(w: int) -> int | None:
-        """Parameter count at width w; None when w is not a valid width."""
-        if w not in counts:
+
+class WidthSearch:
+    """Parameter counts by width, memoised; None marks a width the cell rejects (d_model
+    not divisible by n_heads, an odd RoPE head size, ...)."""
+
+    def __init__(self, resolve: Callable[[int], dict], name: str, where: str):
+        self.resolve, self.name, self.where = resolve, name, where
+        self.counts: dict[int, int | None] = {}
+        self.errors: list[ConfigError] = []
+
+    def params(self, w: int) -> int | None:
+        if w not in self.counts:
             try:
-                counts[w] = count_params(resolve(w)["model"])
+                self.counts[w] = count_params(self.resolve(w)["model"])
             except ConfigError as e:
-                errors.append(e)
-                counts[w] = None
-        return counts[w]
+                self.errors.append(e)
+                self.counts[w] = None
+        return self.counts[w]
 
-    def valid_near(mid: int, lo: int, hi: int) -> int | None:
+    def valid_near(self, mid: int, lo: int, hi: int) -> int | None:
         """The valid width in the open interval (lo, hi) nearest to mid, or None."""
         for off in range(hi - lo):
             for w in (mid + off, mid - off) if off else (mid,):
-                if lo < w < hi and params(w) is not None:
+                if lo < w < hi and self.params(w) is not None:
                     return w
             if mid - off <= lo and mid + off >= hi:
                 break
         return None
 
-    # 1. a valid width to start from: powers of two suit almost every head layout
-    start = next((w for w in (1 << i for i in range(3, 13)) if params(w) is not None), None)
-    if start is None:
-        start = next((w for w in range(1, SCAN + 1) if params(w) is not None), None)
-    if start is None:          # nothing is valid: the cell itself is broken, say why
-        raise errors[0] if errors else ConfigError(where, f"no valid {name} found")
+    def start(self) -> int:
+        """A valid width to search from: powers of two suit almost every head layout."""
+        start = next((w for w in (1 << i for i in range(3, 13))
+                      if self.params(w) is not None), None)
+        if start is None:
+            start = next((w for w in range(1, SCAN + 1) if self.params(w) is not None), None)
+        if start is None:          # nothing is valid: the cell itself is broken, say why
+            raise self.errors[0] if self.errors else ConfigError(
+                self.where, f"no valid {self.name} found")
+        return start
 
-    # 2. bracket: lo has fewer parameters than the target, hi at least as many
-    lo, hi = 0, None
-    w = start
-    while True:
-        p = params(w)
-        if p >= target:
-            hi = w
-            break
-        lo = w
-        if w >= MAX_WIDTH:
-            break
-        w = valid_near(min(2 * w, MAX_WIDTH), w, MAX_WIDTH + 1)
-        if w is None:
-            break
-    if hi is not None and lo == 0:           # is there a smaller valid width still?
-        smaller = valid_near(hi // 2, 0, hi)
-        while smaller is not None and params(smaller) >= target:
-            hi = smaller
-            smaller = valid_near(hi // 2, 0, hi)
-        lo = smaller or 0
-
-    # 3. bisect over valid widths until lo and hi are neighbours among valid widths
-    if hi is not None:
+    def bracket(self, w: int, target: int) -> tuple[int, int | None]:
+        """(lo, hi): lo has fewer parameters than the target, hi at least as many (None:
+        no valid width up to MAX_WIDTH reaches it), by doubling from w."""
+        lo, hi = 0, None
         while True:
-            mid = valid_near((lo + hi) // 2, lo, hi)
-            if mid is None:
+            if self.params(w) >= target:
+                hi = w
                 break
-            if params(mid) >= target:
+            lo = w
+            if w >= MAX_WIDTH:
+                break
+            w = self.valid_near(min(2 * w, MAX_WIDTH), w, MAX_WIDTH + 1)
+            if w is None:
+                break
+        if hi is not None and lo == 0:           # is there a smaller valid width still?
+            smaller = self.valid_near(hi // 2, 0, hi)
+            while smaller is not None and self.params(smaller) >= target:
+                hi = smaller
+                smaller = self.valid_near(hi // 2, 0, hi)
+            lo = smaller or 0
+        return lo, hi
+
+    def bisect(self, lo: int, hi: int, target: int) -> tuple[int, int]:
+        """Narrow (lo, hi) until they are neighbours among the valid widths."""
+        while True:
+            mid = self.valid_near((lo + hi) // 2, lo, hi)
+            if mid is None:
+                return lo, hi
+            if self.params(mid) >= target:
                 hi = mid
             else:
                 lo = mid
-
-    # 4. the closer of the two (ties: the narrower)
-    candidates = [w for w in (lo, hi) if w and params(w) is not None]
-    best = min(candidates, key=lambda w: (abs(params(w) - target), w))
-    got = params(best)
-    if abs(got - target) > tolerance * target:
-        side = "below" if got < target else "above"
-        raise ConfigError(where, f"no {name} gives {target:,} parameters within "
-                          f"{tolerance:.0%}: the closest is {got:,} ({name}={best}, "
-                          f"{abs(got - target) / target:.0%} {side})")
-    return best, got

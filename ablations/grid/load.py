@@ -7,8 +7,8 @@ from pathlib import Path
 from transformer.validation import ConfigError, check_known
 
 from ..plugins import import_modules
-from .spec import REQUIRED, TOP_KEYS, GridError, GridSpec, as_task, read_yaml
-from .validate import check_spec, expect
+from .spec import REQUIRED, TOP_KEYS, GridError, GridSpec, as_task, expect, read_yaml
+from .validate import check_spec
 
 
 def import_plugins(modules, path) -> None:

@@ -189,3 +189,9 @@ def read_yaml(path: Path) -> Any:
         raise GridError(path, f"invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError as e:
         raise GridError(path, f"not a text file ({e.reason})") from None
+
+
+def expect(value, typ, where: str, what: str):
+    if not isinstance(value, typ):
+        raise ConfigError(where, f"expected {what}, got {type(value).__name__} {value!r}")
+    return value

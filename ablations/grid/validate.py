@@ -7,19 +7,31 @@ import re
 from transformer.validation import ConfigError, check_known, same_value
 
 from ..posthoc.spec import check_evaluate
-from ..config import check_key, choices_of
-from ..metric_names import check_metric
-from ..report.kinds import check_entry, known_key, loaded
+from ..config import check_key
 from ..tasks import TASKS
-from .expand import cells, matches
+from .references import check_axis_values, check_references
 from .replication_spec import check_replicate
-from .spec import EXPERIMENT_KEYS, GridSpec, as_task
+from .spec import EXPERIMENT_KEYS, GridSpec, as_task, expect
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def check_spec(grid: GridSpec) -> None:
-    s = grid.spec
+    """Every key of the grid, in the order a reader meets them; the first problem is the
+    ConfigError raised."""
+    _check_header(grid.spec)
+    parts = _check_parts(grid.spec)
+    _check_experiments(grid)
+    _check_scales(grid, list(parts)[1:])
+    _check_runs(grid.spec)
+    check_axis_values(grid)              # before selectors: a typo, not the check naming it
+    check_references(grid)
+    check_evaluate(grid.spec.get("evaluate"))
+    check_replicate(grid)
+
+
+def _check_header(s: dict) -> None:
+    """name, the texts, chapter."""
     if not isinstance(s["name"], str) or not _NAME.fullmatch(s["name"]):
         raise ConfigError("name", f"must be a folder-safe name (letters, digits, _ . -), "
                           f"got {s['name']!r}")
@@ -30,6 +42,10 @@ def check_spec(grid: GridSpec) -> None:
                                 or chapter < 1):
         raise ConfigError("chapter", f"expected the claim's number (a positive integer), "
                           f"got {chapter!r}")
+
+
+def _check_parts(s: dict) -> dict:
+    """The grid's own settings and each experiment's: {None: grid, name: experiment}."""
     parts = {None: s}
     if s.get("experiments") is not None:
         exps = expect(s["experiments"], dict, "experiments", "a mapping of name: settings")
@@ -44,6 +60,11 @@ def check_spec(grid: GridSpec) -> None:
             parts[name] = part or {}
     for name, part in parts.items():
         _check_part(f"experiments.{name}." if name else "", part)
+    return parts
+
+
+def _check_experiments(grid: GridSpec) -> None:
+    """Each experiment as merged: a known task, and no setting both swept and fixed."""
     for exp in grid.experiments:
         where = f"experiments.{exp.name}.task.name" if exp.name else "task.name"
         if exp.task.get("name") is None:
@@ -61,6 +82,10 @@ def check_spec(grid: GridSpec) -> None:
             if key in exp.axes or any(key in b for b in exp.bundles.values()):
                 raise ConfigError("tune", f"{key} is also an axis or in a bundle: a setting "
                                   "is either the claim's (axes) or tuned per cell (tune)")
+
+
+def _check_scales(grid: GridSpec, experiments: list) -> None:
+    s = grid.spec
     scales = expect(s.get("scales") or {}, dict, "scales", "a mapping of name: overrides")
     if "smoke" in scales and s.get("smoke") is not None:
         raise ConfigError("scales.smoke", "given twice: as smoke: and as scales.smoke")
@@ -68,8 +93,12 @@ def check_spec(grid: GridSpec) -> None:
         where = "smoke" if name == "smoke" and s.get("smoke") is not None else f"scales.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError("scales", f"bad scale name {name!r}")
-        _check_scale(where, overrides, list(parts)[1:])
+        _check_scale(where, overrides, experiments)
     _check_scales_keep_axes(grid)
+
+
+def _check_runs(s: dict) -> None:
+    """workers and seeds."""
     workers = s.get("workers")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
@@ -78,10 +107,6 @@ def check_spec(grid: GridSpec) -> None:
     if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0
                             for x in seeds) or len(set(seeds)) < len(seeds):
         raise ConfigError("seeds", f"expected distinct non-negative integers, got {seeds!r}")
-    _check_axis_values(grid)             # before selectors: a typo, not the check naming it
-    _check_selectors(grid)
-    check_evaluate(s.get("evaluate"))
-    check_replicate(grid)
 
 
 def _check_scale(where: str, overrides, experiments: list, nested: bool = False) -> None:
@@ -186,90 +211,8 @@ def _check_match(where: str, match, partial: bool = False) -> None:
         raise ConfigError(f"{where}.tolerance", f"expected a fraction in (0, 1), got {tol!r}")
 
 
-def _check_axis_values(grid: GridSpec) -> None:
-    """Each swept value of a categorical field is one of its choices, with a did-you-mean."""
-    for exp in grid.experiments:
-        prefix = f"experiments.{exp.name}." if exp.name and exp.name in (
-            grid.spec.get("experiments") or {}) else ""
-        for key, values in exp.swept.items():
-            valid = choices_of(key)
-            for value in values if valid and isinstance(values, list) else ():
-                if isinstance(value, str):
-                    check_known(f"{prefix}axes.{key}", value, valid, key.rpartition(".")[2])
-
-
-def _check_selectors(grid: GridSpec) -> None:
-    """Selectors, plots and checks name cells by what varies: axes, bundle keys,
-    'bundle' and 'experiment'; each selector must match at least one cell."""
-    exps = grid.experiments
-    keys = {k for e in exps for k in e.swept} | {k for e in exps for b in e.bundles.values()
-                                                  for k in b}
-    keys |= {"bundle"} if any(e.bundles for e in exps) else set()
-    keys |= {"experiment"} if grid.spec.get("experiments") else set()
-    every = cells(grid, pruned=False)
-    for exp in exps:
-        for i, sel in enumerate(exp.exclude):
-            _selector(sel, f"exclude[{i}]", keys, [(e, c) for e, c in every if e is exp])
-    if grid.baseline is not None:
-        _selector(grid.baseline, "baseline", keys, every)
-    checks, plots = loaded()
-    tasks = list(dict.fromkeys(e.task["name"] for e in exps))
-    for what, kinds in (("checks", checks), ("plots", plots)):
-        for i, item in enumerate(expect(grid.spec.get(what) or [], list, what, "a list")):
-            where = f"{what}[{i}]"
-            kind = check_entry(where, expect(item, dict, where, "a mapping"), kinds)
-            for key in ("metric", "diversity"):
-                if isinstance(item.get(key), str):
-                    check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate)
-            _check_tuned(where, item, grid)
-            for key, least in kind.evals:
-                if key in item:
-                    _check_names(f"{where}.{key}", item[key], grid, least)
-            for key in kind.axes:             # 'label': one bar/curve per variant
-                if key in item:
-                    known_key(f"{where}.{key}", item[key], sorted(keys | {"label"}))
-            for key in kinds.common.selectors + kind.selectors:
-                if key in item:
-                    _selector(item[key], f"{where}.{key}", keys, every)
-    cells(grid)                                    # everything excluded is an error too
-
-
-def _check_names(where: str, names, grid: GridSpec, least: int) -> None:
-    """A list of the grid's evaluation names (`evaluate:`), at least `least` of them."""
-    valid = list(grid.evaluate)
-    if not isinstance(names, list) or len(names) < least:
-        raise ConfigError(where, f"expected a list of at least {least} evaluation names; "
-                          f"valid: {', '.join(valid) or 'none (the grid has no evaluate:)'}")
-    for name in names:
-        if not (isinstance(name, int) and not isinstance(name, bool)):   # a length: m@L
-            check_known(where, name, valid, "evaluation (or a length)")
-
-
-def _check_tuned(where: str, item: dict, grid: GridSpec) -> None:
-    needs = "tuned" in item or item.get("kind") == "tune"
-    if needs and not grid.tuned:
-        key = "tuned" if "tuned" in item else "kind"
-        raise ConfigError(f"{where}.{key}", "the grid tunes nothing; add tune: "
-                          "{train.lr: [...]} or drop it")
-
-
-def expect(value, typ, where: str, what: str):
-    if not isinstance(value, typ):
-        raise ConfigError(where, f"expected {what}, got {type(value).__name__} {value!r}")
-    return value
-
-
 def _key(where: str, key) -> None:
     try:
         check_key(str(key))
     except ConfigError as e:
         raise ConfigError(where, str(e)) from None
-
-
-def _selector(sel, where, keys, every) -> None:
-    if not isinstance(sel, dict) or not sel:
-        raise ConfigError(where, f"expected a mapping of axis key: value, got {sel!r}")
-    for key in sel:
-        known_key(where, key, sorted(keys))
-    if not any(matches(exp, cell, sel) for exp, cell in every):
-        raise ConfigError(where, f"{sel} matches no cell of the grid")
