@@ -407,3 +407,16 @@ def test_pool_survives_an_unwritable_stderr_log(tmp_path):
     notes = run_pool([(run, rd)], "g", Slots([{}], "test"), [], persistent=False)
     assert notes["a"][0] == "failed" and "Is a directory" in notes["a"][1]
     assert store.status_of(rd)[0] == "failed"           # recorded: the folder is writable
+
+
+def test_a_results_folder_without_its_weights_is_not_damaged(tmp_path):
+    """Results are committed and shared without model.pt (gitignored): a missing file is
+    'no weights kept', never damage; a present one that differs is damage."""
+    from ablations.store import integrity
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    rec = {integrity.KEY: integrity.record(tmp_path)}
+    assert integrity.model_problem(tmp_path, rec) is None
+    (tmp_path / "model.pt").write_bytes(b"weight")
+    assert "truncated" in integrity.model_problem(tmp_path, rec)
+    (tmp_path / "model.pt").unlink()
+    assert integrity.model_problem(tmp_path, rec) is None

@@ -78,8 +78,10 @@ def metrics_problem(run_path: Path, result: dict) -> str | None:
 
 
 def model_problem(run_path: Path, result: dict, data: bytes | None = None) -> str | None:
-    """Why model.pt does not match result.json, or None (also when unrecorded). `data`:
-    the file's bytes when the caller has read them already."""
+    """Why model.pt does not match result.json, or None (also when unrecorded, or absent:
+    a results folder is committed and shared without its weights, by design; whoever
+    needs them gets FileNotFoundError from read_model). `data`: the file's bytes when the
+    caller has read them already."""
     rec = result.get(KEY) or {}
     if "model_bytes" not in rec:
         return None
@@ -87,8 +89,7 @@ def model_problem(run_path: Path, result: dict, data: bytes | None = None) -> st
     try:
         size = len(data) if data is not None else path.stat().st_size
     except FileNotFoundError:
-        return f"{path}: missing (result.json records {rec['model_bytes']} bytes); " \
-               f"{retrain_hint(run_path)}"
+        return None
     if size != rec["model_bytes"]:
         return (f"{path}: {'truncated' if size < rec['model_bytes'] else 'changed'} "
                 f"({size} bytes, result.json records {rec['model_bytes']}); "
