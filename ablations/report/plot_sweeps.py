@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .analysis import describe, per_seed
+from .analysis import per_seed
 from .kinds import PLOTS
 from .labels import key_label, metric_label
 from .mpl import plt
-from .plot_data import SkipPlot, order
+from .plot_data import BOOTSTRAP, SkipPlot, bounds_of, ci_words, interval, legend, order
 from .plot_lines import line
 from .tuning import SELECT_BY, scores, sweep, tune_keys
 
@@ -40,9 +40,9 @@ def tune(grid, runs, plot):
             ax.scatter(row[x].astype(float), row["mean"], marker="*", s=160, zorder=4,
                        color=f"C{j}", edgecolor="black",
                        label="chosen (lowest val_loss)" if j == 0 else None)
-    ax.legend(fontsize=8, title=key_label(hue))
+    legend(ax, key_label(hue))
     ax.set_title(f"{metric_label(metric)} vs {key_label(x)}, every swept value\n(mean over "
-                 "seeds; error bars: 95% CI; star: each variant's chosen value)")
+                 f"seeds; {ci_words(table)}; star: each variant's chosen value)")
     return table, fig
 
 
@@ -61,11 +61,12 @@ def frontier(grid, runs, plot):
     for name in names:
         if f"{x}@{name}" not in runs.columns or f"{y}@{name}" not in runs.columns:
             raise SkipPlot(f"evaluation {name!r} has no {x} and {y}")
-        sx, sy = (describe(per_seed(runs, f"{m}@{name}")) for m in (x, y))
-        rows.append({"evaluation": name, "n": sx.n, x: sx.mean, f"{x}_std": sx.std,
-                     f"{x}_ci95_low": sx.ci_low, f"{x}_ci95_high": sx.ci_high, y: sy.mean,
-                     f"{y}_std": sy.std, f"{y}_ci95_low": sy.ci_low,
-                     f"{y}_ci95_high": sy.ci_high})
+        sx, sy = (interval(per_seed(runs, f"{m}@{name}"), m) for m in (x, y))
+        rows.append({"evaluation": name, "n": sx["n"], x: sx["mean"], f"{x}_std": sx["std"],
+                     f"{x}_ci95_low": sx["ci95_low"], f"{x}_ci95_high": sx["ci95_high"],
+                     f"{x}_interval": sx["interval"], y: sy["mean"], f"{y}_std": sy["std"],
+                     f"{y}_ci95_low": sy["ci95_low"], f"{y}_ci95_high": sy["ci95_high"],
+                     f"{y}_interval": sy["interval"]})
     if not rows:
         raise SkipPlot(f"no evaluation has both {x} and {y}")
     table = pd.DataFrame(rows)
@@ -86,7 +87,9 @@ def frontier(grid, runs, plot):
     ax.plot(edge[x], edge[y], ls="--", color="gray", label="Pareto front")
     ax.set_xlabel(f"{metric_label(x)} (diversity)")
     ax.set_ylabel(f"{metric_label(y)} (quality)")
-    ax.legend(fontsize=8)
-    ax.set_title("Quality vs diversity per evaluation\n(mean over seeds; error bars: "
-                 "95% CI)")
+    legend(ax)
+    boot = [m for m in (x, y) if bounds_of(m)]
+    how = f"; {', '.join(boot)}: {BOOTSTRAP}" if boot else ""
+    ax.set_title(f"Quality vs diversity per evaluation\n(mean over seeds; error bars: "
+                 f"95% CI{how})")
     return table, fig
