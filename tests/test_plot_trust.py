@@ -137,3 +137,29 @@ def test_the_effect_plot_is_the_checks_paired_difference(acc_grid, tmp_path):
 def test_an_effect_plot_needs_a_side_to_compare_with():
     with pytest.raises(ConfigError, match="against: SEL or baseline: SEL"):
         check_entry("plots[0]", {"kind": "effect", "metric": "val_loss", "x": "a"}, PLOTS)
+
+
+def test_the_shipped_unigram_references_are_the_training_texts_entropy():
+    """The grids give the unigram loss as a number; it must be the one the corpus has."""
+    import math
+    from pathlib import Path
+
+    import yaml
+
+    from ablations.tasks.corpus import load_corpus
+    corpus = load_corpus("python-docs", "char", 0)
+    counts = {}
+    for t in corpus.tokens[:corpus.n_train].tolist():
+        counts[t] = counts.get(t, 0) + 1
+    n = sum(counts.values())
+    entropy = -sum(c / n * math.log(c / n) for c in counts.values())
+    found = 0
+    for path in sorted((Path(__file__).parents[1] / "ablations" / "grids").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text())
+        for plot in spec.get("plots") or []:
+            refs = plot.get("reference") or []
+            for ref in refs if isinstance(refs, list) else [refs]:
+                if "unigram" in str(ref.get("label")):
+                    assert ref["value"] == pytest.approx(entropy, abs=1e-4), path.name
+                    found += 1
+    assert found >= 5
