@@ -99,7 +99,7 @@ def test_a_reference_line_is_drawn_and_validated(acc_grid, tmp_path, monkeypatch
     ax = drawn[0].axes[0]
     dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() not in ("-", "None")]
     assert [tuple(ln.get_ydata()) for ln in dashed] == [(0.5, 0.5)]
-    assert "chance (0.5)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "chance: 0.5" in [t.get_text() for t in ax.get_legend().get_texts()]
     check_entry("plots[0]", {**plot, "reference": [{"value": 0.5, "label": "chance"},
                                                    {"value": 3.3}]}, PLOTS)
     for bad in ({"value": "half"}, {"label": "chance"}, 0.5, [{"value": 1, "colour": "r"}]):

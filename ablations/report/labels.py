@@ -18,7 +18,8 @@ KEY_LABELS = {
     "d_model": "d_model (dimensions)", "n_heads": "heads (count)", "n_layers": "layers (count)",
     "seq_len": "sequence length (tokens)", "k": "distance k (tokens)", "lr": "learning rate",
     "warmup": "warmup (steps)", "d_ff": "FFN width (dimensions)", "head_dim": "d_k (dimensions)",
-    "d_k": "d_k (dimensions)", "batch_size": "batch size (sequences)", "label": "variant",
+    "d_k": "d_k (dimensions)", "d_head": "head size d_k (dimensions)",
+    "batch_size": "batch size (sequences)", "label": "variant",
     "length": "sequence length (tokens)", "distance": "distance (tokens)",
 }
 

@@ -99,7 +99,9 @@ def _draw(table, x, hue, metric, base_name, plot):
     except ConfigError:
         way = ""
     ax.set_ylabel(f"difference in {metric_label(metric)}" + (f"\n({way})" if way else ""))
+    test = "paired by seed" if (table["test"] == "paired").all() else \
+        "paired by seed where the seeds match, else Welch"
     ax.set_title(f"Effect on {metric_label(metric)} against {base_name}\n(mean difference; "
-                 "error bars: 95% CI, paired by seed as in the checks)")
+                 f"error bars: 95% CI, {test}, as in the checks)")
     legend(ax, key_label(hue) if hue else None)
     return fig

@@ -71,8 +71,9 @@ def draw_references(ax, refs: list[tuple[float, str]]) -> None:
     old = ax.get_legend()
     title = old.get_title().get_text() if old else None
     for j, (value, label) in enumerate(refs):
+        said = any(c.isdigit() for c in label)              # "chance (1/32)" says it
         ax.axhline(value, ls=(0, (5, 3)), lw=1.2, color=("dimgray", "black", "gray")[j % 3],
-                   label=f"{label} ({value:.4g})", zorder=1)
+                   label=label if said else f"{label}: {value:.4g}", zorder=1)
     legend(ax, title or None)
 
 
