@@ -9,7 +9,7 @@ from .kinds import PLOTS
 from .labels import key_label, metric_label
 from .mpl import plt
 from .plot_data import BOOTSTRAP, SkipPlot, bounds_of, ci_words, interval, legend, order
-from .plot_lines import line
+from .plot_lines import dodge, line, use_logx
 from .tuning import SELECT_BY, scores, sweep, tune_keys
 
 
@@ -33,11 +33,15 @@ def tune(grid, runs, plot):
     chosen = sweep(grid)
     chosen = chosen[chosen["best"]] if not chosen.empty else chosen
     hue = plot.get("hue") or "variant"
-    for j, h in enumerate(order(grid, hue, table[hue])):
+    hues = order(grid, hue, table[hue])
+    every = [v for v in table[x] if isinstance(v, (int, float))]
+    for j, h in enumerate(hues):
         pick = chosen[chosen["variant"] == h] if hue == "variant" else chosen.iloc[:0]
         row = table[(table[hue] == h) & table[x].isin(pick[x].tolist())] if len(pick) else None
-        if row is not None and len(row):
-            ax.scatter(row[x].astype(float), row["mean"], marker="*", s=160, zorder=4,
+        if row is not None and len(row):      # on the nudged point its line is drawn through
+            at = dodge(row[x].astype(float), j, len(hues), every,
+                       use_logx(every, {"logx": plot.get("logx", True)}))
+            ax.scatter(at, row["mean"], marker="*", s=160, zorder=4,
                        color=f"C{j}", edgecolor="black",
                        label="chosen (lowest val_loss)" if j == 0 else None)
     legend(ax, key_label(hue))
