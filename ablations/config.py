@@ -160,6 +160,9 @@ def resolve(layers: list[dict], cache_dir=None) -> dict[str, dict]:
     model = build(ModelConfig, model_layer, "model")
     check_arch(task_name, model.arch)
     task_cls.check_config(params, model)
+    if model.pos == "t5" and model.t5_max_distance == 0:   # 0: the training length
+        model = build(ModelConfig, {**model.to_dict(), "t5_max_distance":
+                                    task_cls.max_positions(params, model.arch)}, "model")
     return {"model": model.to_dict(drop_ignored=True),
             "train": dataclasses.asdict(train), "task": task_dict}
 

@@ -6,7 +6,9 @@ A run's columns: its task's metrics per split (`val_<m>`, `test_<m>`; a measurem
 own names, unprefixed), what training logs (`TRAINING`, and per layer `<m>/layer<i>`),
 its cost (`COST`), and post-hoc evaluations: `<m>@<NAME>` for an evaluation NAME, and a
 `decode_speed` evaluation's `<m>@<L>` per length. `<m>@<L>` is also an `lm` task's score
-at evaluation length L, and `<m>@init` any logged metric's value at step 0.
+at evaluation length L (`<m>@<L>_<band>` over a part of those crops, a task's `bands`:
+`_beyond`, the positions past the training length), and `<m>@init` any logged metric's
+value at step 0.
 Each source declares its names where it computes them (Task.writes, posthoc/spec.py);
 tests check the declarations against what the code writes.
 """
@@ -47,6 +49,14 @@ def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | Non
     """ConfigError(where, ...) unless `metric` is a column these runs can have."""
     base, _, suffix = str(metric).partition("@")
     suffix = suffix[:-len("@init")] if suffix.endswith("@init") else suffix
+    length, _, band = suffix.partition("_")
+    if length.isdigit() and band and suffix not in check_evaluate(evaluate):   # @<L>_<band>
+        bands = sorted({b for task in tasks for b in TASKS.info(task)["bands"]})
+        if band not in bands:
+            raise ConfigError(where, f"unknown band in {metric!r}: _{band}"
+                              f"{did_you_mean(band, bands)}; valid: "
+                              f"{', '.join(bands) or 'none (no task of the grid has bands)'}")
+        suffix = length
     if suffix and suffix != "init" and not suffix.isdigit() \
             and suffix not in check_evaluate(evaluate):
         names = list(check_evaluate(evaluate))

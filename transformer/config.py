@@ -37,6 +37,7 @@ class ModelConfig:
     tie_embeddings: bool = False
     embed_init_std: float = 0.02     # token embedding init; tiny recall tasks want ~1.0
     bias: bool = True                # biases in linear layers and norms (torch default)
+    t5_max_distance: int = 128       # t5: last bucket from here on; 0: the training length
 
     def __post_init__(self) -> None:
         check_fields(self, strings=False)      # the API takes 128, never "128"
@@ -59,6 +60,10 @@ class ModelConfig:
             raise ConfigError("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.embed_init_std <= 0:
             raise ConfigError("embed_init_std", f"must be > 0, got {self.embed_init_std}")
+        # T5 spaces its buckets logarithmically from 16 (the exact ones) to max_distance
+        if self.pos == "t5" and not (self.t5_max_distance == 0 or self.t5_max_distance > 16):
+            raise ConfigError("t5_max_distance", "must be 0 (the training length) or > 16 "
+                              f"(T5's exact buckets), got {self.t5_max_distance}")
         ignored = self.ignored_fields()
         if self.d_head is not None and self.d_head < 1:
             raise ConfigError("d_head", f"must be >= 1, got {self.d_head}")
@@ -75,8 +80,15 @@ class ModelConfig:
                 reg.get(choice).check_config(self)       # imports the variant's module
 
     # Optional fields added after results were committed: left out of `to_dict` while
-    # unset, so that adding them changed no run id.
+    # unset (or at the value every earlier run had), so that adding them changed no run id.
     UNSET_OMITTED = ("d_head",)
+    OMITTED_AT = {"t5_max_distance": 128}
+
+    @property
+    def t5_distance(self) -> int:
+        """T5's max_distance; 0 means the training length, which a run's config resolves
+        (ablations/config.py) and the bare core, knowing no task, takes as max_len."""
+        return self.t5_max_distance or self.max_len
 
     @property
     def head_dim(self) -> int:
@@ -95,12 +107,17 @@ class ModelConfig:
         for name, reg in registries.items():
             if name not in ignored:
                 ignored |= set(reg.info(getattr(self, name))["ignores"])
+        if self.pos != "t5" or "pos" in ignored:      # only T5's bias has buckets
+            ignored.add("t5_max_distance")
         return ignored
 
     def to_dict(self, drop_ignored: bool = False) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         for name in self.UNSET_OMITTED:
             if d[name] is None:
+                del d[name]
+        for name, old in self.OMITTED_AT.items():
+            if d[name] == old:
                 del d[name]
         if drop_ignored:
             for name in self.ignored_fields():

@@ -195,12 +195,17 @@ class ALiBi(PositionalEncoding):
 
 @POSITIONAL.register("t5")
 class T5Bias(PositionalEncoding):
-    """T5's learned relative bias: one scalar per head per log-spaced distance bucket."""
+    """T5's learned relative bias: one scalar per head per log-spaced distance bucket.
+    Distances past `max_distance` (cfg.t5_max_distance, T5's 128 by default) share the
+    last bucket: buckets for distances never seen in training stay at their zero init,
+    so a max_distance past the training length leaves untrained buckets for longer
+    evaluations to land in."""
 
-    n_buckets, max_distance = 32, 128
+    n_buckets = 32
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
+        self.max_distance = cfg.t5_distance
         self.bidirectional = not cfg.causal
         self.table = nn.Embedding(self.n_buckets, cfg.n_heads)
         nn.init.zeros_(self.table.weight)

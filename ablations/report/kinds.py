@@ -77,8 +77,10 @@ CHECKS = Kinds("check", Kind("common", "keys every check takes",
                              required=("claim", "metric"),
                              optional=("better", "where", "tuned", "sanity"),
                              selectors=("where",), flags=("tuned", "sanity")))
+# `reference: {value: X, label: chance}` (or a list of them): a dashed horizontal line
 PLOTS = Kinds("plot", Kind("common", "keys every plot takes", required=("kind",),
-                           optional=("metric", "where", "title", "logx", "logy", "tuned"),
+                           optional=("metric", "where", "title", "logx", "logy", "tuned",
+                                     "reference"),
                            selectors=("where",), flags=("logx", "logy", "tuned")))
 BETTER = ("higher", "lower")
 # Which way a metric is better, from its name: `better:` may be left out only where this
@@ -101,7 +103,24 @@ def better_of(check: dict) -> str:
         return "lower" if lower else "higher"
     raise ConfigError("better", f"required: metric {check.get('metric')!r} does not say "
                       "whether higher or lower is better; valid: higher, lower")
-_MODULES = ("verdicts", "plots", "plot_lines", "plot_sweeps")
+_MODULES = ("verdicts", "plots", "plot_lines", "plot_sweeps", "plot_effects")
+
+
+def references(where: str, plot: dict) -> list[tuple[float, str]]:
+    """A plot's `reference:` as [(value, label)]; ConfigError(where.reference, ...) for
+    anything but {value: number, label: text} or a list of them."""
+    given = plot.get("reference")
+    items = given if isinstance(given, list) else [] if given is None else [given]
+    out = []
+    for i, ref in enumerate(items):
+        at = f"{where}.reference" + (f"[{i}]" if isinstance(given, list) else "")
+        if not isinstance(ref, dict) or set(ref) - {"value", "label"} or "value" not in ref:
+            raise ConfigError(at, f"expected {{value: X, label: TEXT}}, got {ref!r}")
+        value = ref["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{at}.value", f"expected a number, got {value!r}")
+        out.append((float(value), str(ref.get("label", "reference"))))
+    return out
 
 
 def loaded() -> tuple[Kinds, Kinds]:
@@ -176,6 +195,11 @@ def check_entry(where: str, item: dict, kinds: Kinds) -> Kind:
             better_of(item)
         except ConfigError as e:
             raise ConfigError(f"{where}.better", str(e).split(": ", 1)[1]) from None
+    if kinds is PLOTS:
+        references(where, item)
+        if kind.one_of and not set(kind.one_of) & set(item):
+            raise ConfigError(where, f"a {kind.name} plot needs "
+                              f"{' or '.join(k + ': SEL' for k in kind.one_of)}")
     for part in (common, kind):
         for key in part.numbers:
             if key in item and (isinstance(item[key], bool)

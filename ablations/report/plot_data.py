@@ -16,7 +16,14 @@ from transformer.validation import same_value
 from .. import store
 from .analysis import describe, per_seed
 from ..selector import present
+from .stats import bootstrap_ci
 from .table import GridResults
+
+# Metrics that are fractions: a t interval of seeds near 0 or 1 crosses the bound (heads'
+# MQAR accuracy reached 1.5), so their intervals are a percentile bootstrap, clipped
+FRACTIONS = ("acc", "exact", "entropy_frac", "mfu", "same_tokens", "distinct", "repetition",
+             "diverged")
+BOOTSTRAP = "percentile bootstrap over seeds, within [0, 1]"
 
 
 class SkipPlot(Exception):
@@ -67,6 +74,40 @@ def order(grid: GridResults, key: str, values) -> list:
     return uniq
 
 
+def bounds_of(metric: str) -> tuple[float, float] | None:
+    """(0, 1) for a metric that is a fraction, else None."""
+    base = str(metric).split("@")[0].split("/")[0]
+    return (0.0, 1.0) if any(w in base for w in FRACTIONS) else None
+
+
+def interval(values: pd.Series, metric: str) -> dict:
+    """n, mean, std and the 95% interval of per-seed values, with `interval` naming the
+    method: Student's t, or for a fraction the clipped bootstrap."""
+    s = describe(values)
+    row = {"n": s.n, "mean": s.mean, "std": s.std, "ci95_low": s.ci_low,
+           "ci95_high": s.ci_high, "interval": "t"}
+    bounds = bounds_of(metric)
+    if bounds:
+        row["ci95_low"], row["ci95_high"] = bootstrap_ci(values, bounds=bounds)
+        row["interval"] = "bootstrap"
+    return row
+
+
+def ci_words(table: pd.DataFrame) -> str:
+    """What the error bars are, for a plot's subtitle."""
+    if "interval" in table and (table["interval"] == "bootstrap").any():
+        return f"error bars: 95% {BOOTSTRAP}"
+    return "error bars: 95% CI"
+
+
+def legend(ax, title: str | None = None) -> None:
+    """The legend right of the axes, where it hides no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, title=title, fontsize=8, title_fontsize=8,
+                  loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
 def stats_table(grid, runs, metric, keys: list[str]) -> pd.DataFrame:
     if metric not in runs.columns:
         raise SkipPlot(f"metric {metric!r} is not in the stored results")
@@ -79,9 +120,8 @@ def stats_table(grid, runs, metric, keys: list[str]) -> pd.DataFrame:
         mask = pd.Series(True, index=runs.index)
         for k, v in zip(keys, combo):
             mask &= vals[k].map(lambda h, v=v: same_value(h, v))
-        s = describe(per_seed(runs[mask], metric))
-        rows.append({**dict(zip(keys, combo)), "n": s.n, "mean": s.mean, "std": s.std,
-                     "ci95_low": s.ci_low, "ci95_high": s.ci_high})
+        rows.append({**dict(zip(keys, combo)), **interval(per_seed(runs[mask], metric),
+                                                          metric)})
     df = pd.DataFrame(rows)
     if df["n"].sum() == 0:
         raise SkipPlot(f"no finite values of {metric}")

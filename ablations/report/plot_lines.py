@@ -10,39 +10,67 @@ import math
 
 from transformer.validation import same_value
 
-from .analysis import describe, per_seed
+from .analysis import per_seed
 from .kinds import PLOTS
 from .labels import key_label, metric_label
-from .plot_data import SkipPlot, err, needs, order, stats_table, values
+from .plot_data import (SkipPlot, ci_words, err, interval, legend, needs, order,
+                        stats_table, values)
 from ..selector import present
 from .table import get_path, load_curves
 
 
+MARKERS = "osD^vP*Xph<>"
+
+
 def band_lines(ax, groups, xlab, ylab, plot, ref=None):
+    """One line per group with its own marker, nudged sideways (the CSV keeps the true x)
+    so that series on top of each other stay visible; the legend right of the axes."""
+    xs = [v for _, df in groups for v in df["x"]]
+    logx = use_logx(xs, plot)
     for j, (name, df) in enumerate(groups):
-        ax.plot(df["x"], df["mean"], marker="o" if len(df) < 30 else None, ms=4,
-                color=f"C{j}", label=name)
+        at = dodge(df["x"], j, len(groups), xs, logx)
+        ax.plot(at, df["mean"], marker=MARKERS[j % len(MARKERS)] if len(df) < 30 else None,
+                ms=5, color=f"C{j % 10}", label=name, alpha=0.9)
         if "ci95_low" in df and df["n"].max() > 1:
-            ax.errorbar(df["x"], df["mean"], yerr=err(df), fmt="none", ecolor=f"C{j}",
+            ax.errorbar(at, df["mean"], yerr=err(df), fmt="none", ecolor=f"C{j % 10}",
                         capsize=3)
         elif "std" in df:
-            ax.fill_between(df["x"], df["mean"] - df["std"].fillna(0),
-                            df["mean"] + df["std"].fillna(0), color=f"C{j}",
+            ax.fill_between(at, df["mean"] - df["std"].fillna(0),
+                            df["mean"] + df["std"].fillna(0), color=f"C{j % 10}",
                             alpha=0.2 if len(groups) <= 3 else 0.1)
     for j, (name, mean) in enumerate(ref or []):
-        ax.axhline(mean, ls="--", color=f"C{len(groups) + j}", label=f"{name} (ignores axis)")
+        ax.axhline(mean, ls="--", color=f"C{(len(groups) + j) % 10}",
+                   label=f"{name} (ignores axis)")
     ax.set_xlabel(xlab)
     ax.set_ylabel(ylab)
-    ax.legend(fontsize=8)
-    scales(ax, [v for _, df in groups for v in df["x"]], plot)
+    legend(ax)
+    scales(ax, xs, {**plot, "logx": logx})
 
 
-def scales(ax, xs, plot):
+def use_logx(xs, plot) -> bool:
     nums = [float(v) for v in xs if isinstance(v, (int, float, np.number))]
     logx = plot.get("logx")
     if logx is None:
         logx = bool(nums) and min(nums) > 0 and max(nums) / min(nums) >= 8
-    if logx:
+    return bool(logx)
+
+
+def dodge(x: pd.Series, j: int, groups: int, every, logx: bool) -> np.ndarray:
+    """Series j of `groups` shifted by up to a tenth of the closest gap between x values
+    (a factor on a log axis), centred on the true x."""
+    x = np.asarray(x, dtype=float)
+    uniq = np.unique(np.asarray([float(v) for v in every], dtype=float))
+    if groups < 2 or len(uniq) < 2 or len(x) > 30:   # a dense curve: nothing to separate
+        return x
+    scale = np.log(uniq) if logx and uniq.min() > 0 else uniq
+    step = 0.2 * np.diff(scale).min() / (groups - 1)
+    shift = (j - (groups - 1) / 2) * step
+    return x * np.exp(shift) if logx and uniq.min() > 0 else x + shift
+
+
+def scales(ax, xs, plot):
+    nums = [float(v) for v in xs if isinstance(v, (int, float, np.number))]
+    if use_logx(xs, plot):
         base = 2 if all(math.log2(v).is_integer() for v in nums) else 10
         ax.set_xscale("log", base=base)
         ax.set_xticks(sorted(set(nums)), [f"{v:g}" for v in sorted(set(nums))])
@@ -71,7 +99,7 @@ def curve(grid, runs, plot):
         v = table["mean"][table["mean"] > 0]
         plot = {**plot, "logy": len(v) > 0 and v.max() / v.min() > 10}
     band_lines(ax, groups, "training step", metric_label(metric), plot)
-    ax.legend(title=key_label(hue), fontsize=8)
+    legend(ax, key_label(hue))
     ax.set_title(f"{metric_label(metric)} during training\n(line: mean over seeds; "
                  "band: ± 1 std)")
     return table.rename(columns={"hue": hue}), fig
@@ -95,19 +123,17 @@ def line(grid, runs, plot):
         groups.append((metric_label(metric) if h is None else str(h), sub))
     ref, extra = [], []                  # runs whose architecture ignores x: references
     for lab, sub in runs[~has_x].groupby("label", sort=False):
-        st = describe(per_seed(sub, metric))
-        ref.append((lab, st.mean))
-        extra.append({x: "(ignores axis)", **({hue: lab} if hue else {}), "n": st.n,
-                      "mean": st.mean, "std": st.std, "ci95_low": st.ci_low,
-                      "ci95_high": st.ci_high})
+        st = interval(per_seed(sub, metric), metric)
+        ref.append((lab, st["mean"]))
+        extra.append({x: "(ignores axis)", **({hue: lab} if hue else {}), **st})
     fig, ax = plt.subplots(figsize=(7, 4.5))
     band_lines(ax, groups, key_label(x), metric_label(metric), plot, ref)
     if not numeric:
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
     if hue:
-        ax.legend(title=key_label(hue), fontsize=8)
+        legend(ax, key_label(hue))
     ax.set_title(f"{metric_label(metric)} vs {key_label(x)}\n(mean over seeds; "
-                 "error bars: 95% CI)")
+                 f"{ci_words(table)})")
     return pd.concat([table, pd.DataFrame(extra)], ignore_index=True) if extra else table, fig
 
 
@@ -129,10 +155,8 @@ def extrapolation(grid, runs, plot):
     for h in order(grid, hue, names):
         sub = runs[names.map(lambda v, h=h: same_value(v, h))]
         for length in sorted(cols):
-            s = describe(per_seed(sub, cols[length]))
-            rows.append({hue: h, "length": length, "metric": cols[length], "n": s.n,
-                         "mean": s.mean, "std": s.std, "ci95_low": s.ci_low,
-                         "ci95_high": s.ci_high})
+            rows.append({hue: h, "length": length, "metric": cols[length],
+                         **interval(per_seed(sub, cols[length]), metric)})
     table = pd.DataFrame(rows)
     groups = [(str(h), table[table[hue].map(lambda v, h=h: same_value(v, h))]
                .assign(x=lambda d: d["length"]).dropna(subset=["mean"]))
@@ -141,9 +165,9 @@ def extrapolation(grid, runs, plot):
     band_lines(ax, groups, "evaluation length (tokens)", metric_label(metric), plot)
     if train_len:
         ax.axvline(int(train_len), color="gray", ls=":", label="training length")
-    ax.legend(title=key_label(hue), fontsize=8)
+    legend(ax, key_label(hue))
     ax.set_title(f"Length extrapolation: {metric_label(metric)}\n(mean over seeds; "
-                 "error bars: 95% CI; missing point = not evaluable)")
+                 f"{ci_words(table)}; missing point = not evaluable)")
     return table, fig
 
 
@@ -169,10 +193,8 @@ def layers(grid, runs, plot):
             ids = names[names.map(lambda v, h=h: same_value(v, h))].index
             sub = last[last["run_id"].isin(ids)]
             seeds = runs.set_index("run_id").loc[sub["run_id"], "seed"]
-            s = describe(pd.Series(sub["value"].to_numpy(), index=seeds.to_numpy())
-                         .groupby(level=0).mean())
-            rows.append({hue: h, "layer": i, "n": s.n, "mean": s.mean, "std": s.std,
-                         "ci95_low": s.ci_low, "ci95_high": s.ci_high})
+            vals = pd.Series(sub["value"].to_numpy(), index=seeds.to_numpy())
+            rows.append({hue: h, "layer": i, **interval(vals.groupby(level=0).mean(), base)})
         i += 1
     if not rows:
         raise SkipPlot(f"no {base}/layer<i> rows in any metrics.csv")
@@ -184,8 +206,8 @@ def layers(grid, runs, plot):
     band_lines(ax, groups, "layer (input -> output)", metric_label(base),
                {**plot, "logx": False})
     ax.set_xticks(sorted(table["layer"].unique()))
-    ax.legend(title=key_label(hue), fontsize=8)
+    legend(ax, key_label(hue))
     when = "at initialisation (step 0)" if at_init else "at the last logged step"
-    ax.set_title(f"{metric_label(base)} per layer {when}\n(mean over seeds; error bars: "
-                 "95% CI)")
+    ax.set_title(f"{metric_label(base)} per layer {when}\n(mean over seeds; "
+                 f"{ci_words(table)})")
     return table, fig

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .analysis import describe, per_seed
+from .analysis import per_seed
 from .kinds import PLOTS
 from .labels import key_label, metric_label
 from .mpl import plt
-from .plot_data import SkipPlot, order
-from .plot_lines import line
+from .plot_data import BOOTSTRAP, SkipPlot, bounds_of, ci_words, interval, legend, order
+from .plot_lines import dodge, line, use_logx
 from .tuning import SELECT_BY, scores, sweep, tune_keys
 
 
@@ -33,16 +33,20 @@ def tune(grid, runs, plot):
     chosen = sweep(grid)
     chosen = chosen[chosen["best"]] if not chosen.empty else chosen
     hue = plot.get("hue") or "variant"
-    for j, h in enumerate(order(grid, hue, table[hue])):
+    hues = order(grid, hue, table[hue])
+    every = [v for v in table[x] if isinstance(v, (int, float))]
+    for j, h in enumerate(hues):
         pick = chosen[chosen["variant"] == h] if hue == "variant" else chosen.iloc[:0]
         row = table[(table[hue] == h) & table[x].isin(pick[x].tolist())] if len(pick) else None
-        if row is not None and len(row):
-            ax.scatter(row[x].astype(float), row["mean"], marker="*", s=160, zorder=4,
+        if row is not None and len(row):      # on the nudged point its line is drawn through
+            at = dodge(row[x].astype(float), j, len(hues), every,
+                       use_logx(every, {"logx": plot.get("logx", True)}))
+            ax.scatter(at, row["mean"], marker="*", s=160, zorder=4,
                        color=f"C{j}", edgecolor="black",
                        label="chosen (lowest val_loss)" if j == 0 else None)
-    ax.legend(fontsize=8, title=key_label(hue))
+    legend(ax, key_label(hue))
     ax.set_title(f"{metric_label(metric)} vs {key_label(x)}, every swept value\n(mean over "
-                 "seeds; error bars: 95% CI; star: each variant's chosen value)")
+                 f"seeds; {ci_words(table)}; star: each variant's chosen value)")
     return table, fig
 
 
@@ -61,11 +65,12 @@ def frontier(grid, runs, plot):
     for name in names:
         if f"{x}@{name}" not in runs.columns or f"{y}@{name}" not in runs.columns:
             raise SkipPlot(f"evaluation {name!r} has no {x} and {y}")
-        sx, sy = (describe(per_seed(runs, f"{m}@{name}")) for m in (x, y))
-        rows.append({"evaluation": name, "n": sx.n, x: sx.mean, f"{x}_std": sx.std,
-                     f"{x}_ci95_low": sx.ci_low, f"{x}_ci95_high": sx.ci_high, y: sy.mean,
-                     f"{y}_std": sy.std, f"{y}_ci95_low": sy.ci_low,
-                     f"{y}_ci95_high": sy.ci_high})
+        sx, sy = (interval(per_seed(runs, f"{m}@{name}"), m) for m in (x, y))
+        rows.append({"evaluation": name, "n": sx["n"], x: sx["mean"], f"{x}_std": sx["std"],
+                     f"{x}_ci95_low": sx["ci95_low"], f"{x}_ci95_high": sx["ci95_high"],
+                     f"{x}_interval": sx["interval"], y: sy["mean"], f"{y}_std": sy["std"],
+                     f"{y}_ci95_low": sy["ci95_low"], f"{y}_ci95_high": sy["ci95_high"],
+                     f"{y}_interval": sy["interval"]})
     if not rows:
         raise SkipPlot(f"no evaluation has both {x} and {y}")
     table = pd.DataFrame(rows)
@@ -86,7 +91,9 @@ def frontier(grid, runs, plot):
     ax.plot(edge[x], edge[y], ls="--", color="gray", label="Pareto front")
     ax.set_xlabel(f"{metric_label(x)} (diversity)")
     ax.set_ylabel(f"{metric_label(y)} (quality)")
-    ax.legend(fontsize=8)
-    ax.set_title("Quality vs diversity per evaluation\n(mean over seeds; error bars: "
-                 "95% CI)")
+    legend(ax)
+    boot = [m for m in (x, y) if bounds_of(m)]
+    how = f"; {', '.join(boot)}: {BOOTSTRAP}" if boot else ""
+    ax.set_title(f"Quality vs diversity per evaluation\n(mean over seeds; error bars: "
+                 f"95% CI{how})")
     return table, fig

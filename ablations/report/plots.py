@@ -19,8 +19,9 @@ from .. import store
 from ..store import atomic_write_text
 from .analysis import per_seed, select
 from .labels import key_label, metric_label
-from .kinds import PLOTS, loaded
-from .plot_data import SkipPlot, err, needs, order, save, stats_table, stem, values
+from .kinds import PLOTS, loaded, references
+from .plot_data import (SkipPlot, ci_words, err, legend, needs, order, save, stats_table,
+                        stem, values)
 from .table import GridResults
 from .tuning import runs_for
 
@@ -55,10 +56,25 @@ def render(grid: GridResults, plot: dict, out: Path, index: int = 0) -> tuple[Pa
         if kind != "heatmap":
             for a in fig.axes:
                 a.grid(alpha=0.3)
+            draw_references(ax, references("plot", plot))
     png, csv = out / f"{stem(index, plot)}.png", out / f"{stem(index, plot)}.csv"
     atomic_write_text(csv, data.to_csv(index=False))
     save(fig, png)
     return png, csv
+
+
+def draw_references(ax, refs: list[tuple[float, str]]) -> None:
+    """Dashed horizontal lines with their labels (chance, the unigram loss), added to the
+    legend the drawer made."""
+    if not refs:
+        return
+    old = ax.get_legend()
+    title = old.get_title().get_text() if old else None
+    for j, (value, label) in enumerate(refs):
+        said = any(c.isdigit() for c in label)              # "chance (1/32)" says it
+        ax.axhline(value, ls=(0, (5, 3)), lw=1.2, color=("dimgray", "black", "gray")[j % 3],
+                   label=label if said else f"{label}: {value:.4g}", zorder=1)
+    legend(ax, title or None)
 
 
 @PLOTS.register("bar", "metric per value of x (default: the variant); bars = mean over "
@@ -101,8 +117,8 @@ def _bar(grid, runs, plot):
     ax.set_xlabel(key_label(x))
     ax.set_ylabel(metric_label(metric))
     ax.set_title(f"{metric_label(metric)} by {key_label(x)}\n"
-                 "(bars: mean over seeds; error bars: 95% CI)")
-    ax.legend(fontsize=8, title=key_label(hue) if hue else None)
+                 f"(bars: mean over seeds; {ci_words(table)})")
+    legend(ax, key_label(hue) if hue else None)
     if plot.get("logy"):
         ax.set_yscale("log")
     return table, fig

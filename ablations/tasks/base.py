@@ -65,6 +65,9 @@ class Task:
     # what `metrics` returns (a measurement: what `measure` returns); the run stores each
     # as val_<m>/test_<m>, and grids may only name these (ablations/metric_names.py)
     writes: tuple[str, ...] = ("loss", "acc", "exact")
+    # parts of an '@L' validation set scored apart: `metrics` may return `<m>@<band>`,
+    # which the run stores as val_<m>@<L>_<band> (training/scoring.py)
+    bands: tuple[str, ...] = ()
 
     def __init__(self, params: TaskParams, seed: int, arch: str, cache_dir: Path | None = None,
                  test_split: bool = False):

@@ -12,7 +12,7 @@ from transformer.validation import ConfigError
 # (transformer/registry.py: default_causal, seq2seq, recurrent) and whether it measures
 TASKS = Registry("task", Path(__file__).with_name("catalog.json"),
                  {"default_arch": "decoder", "requires": {}, "measures": False,
-                  "writes": ("loss", "acc", "exact")})
+                  "writes": ("loss", "acc", "exact"), "bands": ()})
 
 
 def suits(requires: dict, arch: str) -> bool:

@@ -154,6 +154,18 @@ class LMTask(TextTask):
     def crops_to_batch(self, windows, gen):
         return {"input": windows[:, :-1], "target": windows[:, 1:]}
 
+    # "beyond": only the positions past the training length, where the model has never
+    # been; the whole crop's mean also counts the first seq_len positions, seen in training
+    bands = ("beyond",)
+
+    def metrics(self, logits, batch):
+        out = super().metrics(logits, batch)
+        start = self.params.seq_len
+        if batch["target"].shape[1] > start:
+            far = sequence_metrics(logits[:, start:], batch["target"][:, start:])
+            out.update({"loss@beyond": far["loss"], "acc@beyond": far["acc"]})
+        return out
+
 
 # -- masked LM ------------------------------------------------------------------------
 

@@ -20,7 +20,8 @@ Batch = dict[str, torch.Tensor]
 def score(model: SequenceModel, task, val_sets: dict[str, list[Batch]],
              prefix: str = "val") -> dict[str, float]:
     """Mean of each task metric over every val set: val_<m> and val_<m>@<L> for the set
-    keyed '@<L>' ('' is the main set); `prefix` 'test' names the test split's. A set the
+    keyed '@<L>' ('' is the main set), val_<m>@<L>_<band> for a task's band metric
+    `<m>@<band>` (Task.bands); `prefix` 'test' names the test split's. A set the
     model cannot run (e.g. a learned PE asked past its table) gives val_error@<L> with
     the message instead. `model` may be
     compiled; it runs in eval mode and gets its mode back."""
@@ -37,7 +38,8 @@ def score(model: SequenceModel, task, val_sets: dict[str, list[Batch]],
             out[f"{prefix}_error{suffix}"] = str(e)
             continue
         for k, v in sums.items():
-            out[f"{prefix}_{k}{suffix}"] = v / len(batches)
+            name, _, band = k.partition("@")           # a band of the set: <m>@<band>
+            out[f"{prefix}_{name}{suffix}" + (f"_{band}" if band else "")] = v / len(batches)
     model.train(was_training)
     return out
 
