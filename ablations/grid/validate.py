@@ -12,6 +12,7 @@ from ..metric_names import check_metric
 from ..report.kinds import check_entry, known_key, loaded
 from ..tasks import TASKS
 from .expand import cells, matches
+from .ladder import check_ladder
 from .replication_spec import check_replicate
 from .spec import EXPERIMENT_KEYS, GridSpec, as_task
 
@@ -61,6 +62,7 @@ def check_spec(grid: GridSpec) -> None:
             if key in exp.axes or any(key in b for b in exp.bundles.values()):
                 raise ConfigError("tune", f"{key} is also an axis or in a bundle: a setting "
                                   "is either the claim's (axes) or tuned per cell (tune)")
+        _check_ladder_keys(exp)
     scales = expect(s.get("scales") or {}, dict, "scales", "a mapping of name: overrides")
     if "smoke" in scales and s.get("smoke") is not None:
         raise ConfigError("scales.smoke", "given twice: as smoke: and as scales.smoke")
@@ -90,6 +92,8 @@ def _check_scale(where: str, overrides, experiments: list, nested: bool = False)
     for key, values in expect(overrides or {}, dict, where, "a mapping").items():
         if key == "match":
             _check_match(f"{where}.match", values, partial=True)
+        elif key == "ladder":
+            check_ladder(f"{where}.ladder", values, _key)
         elif key == "experiments" and not nested:
             for name, sub in expect(values, dict, f"{where}.experiments", "a mapping").items():
                 check_known(f"{where}.experiments", name, experiments, "experiment")
@@ -155,6 +159,26 @@ def _check_part(prefix: str, part: dict) -> None:
     expect(part.get("exclude") or [], list, f"{prefix}exclude", "a list")
     if part.get("match") is not None:
         _check_match(f"{prefix}match", part["match"])
+    if part.get("ladder") is not None:
+        check_ladder(f"{prefix}ladder", part["ladder"], _key)
+
+
+def _check_ladder_keys(exp) -> None:
+    """A size sets the model's shape; what the experiment varies or solves by other
+    means must not be among it (one of the two would silently win)."""
+    if not exp.ladder:
+        return
+    where = f"experiments.{exp.name}.ladder" if exp.name else "ladder"
+    varied = {**exp.swept, **{k: 0 for b in exp.bundles.values() for k in b}}
+    if "train.steps" in varied:
+        raise ConfigError(where, "train.steps is also an axis or in a bundle: a ladder "
+                          "derives the steps of each size from tokens_per_param")
+    for name, shape in exp.ladder["sizes"].items():
+        for key in shape:
+            if key in varied or (exp.match and exp.match.get("by") == key):
+                raise ConfigError(f"{where}.sizes.{name}", f"{key} is also an axis, in a "
+                                  "bundle or matched: a size sets it alone (drop it from "
+                                  "one of them)")
 
 
 def _check_values(where: str, swept: dict, least: int) -> None:
@@ -206,6 +230,9 @@ def _check_selectors(grid: GridSpec) -> None:
                                                   for k in b}
     keys |= {"bundle"} if any(e.bundles for e in exps) else set()
     keys |= {"experiment"} if grid.spec.get("experiments") else set()
+    ladders = [e.ladder["sizes"] for e in exps if e.ladder]
+    keys |= {"size"} | {k for sizes in ladders for shape in sizes.values()
+                        for k in shape} if ladders else set()
     every = cells(grid, pruned=False)
     for exp in exps:
         for i, sel in enumerate(exp.exclude):
@@ -222,6 +249,9 @@ def _check_selectors(grid: GridSpec) -> None:
                 if isinstance(item.get(key), str):
                     check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate)
             _check_tuned(where, item, grid)
+            if kind.ladder and not ladders:
+                raise ConfigError(where, f"a {kind.name} {what[:-1]} reads a ladder's "
+                                  "sizes; the grid has no ladder: (add one, grid/ladder.py)")
             for key, least in kind.evals:
                 if key in item:
                     _check_names(f"{where}.{key}", item[key], grid, least)
