@@ -173,8 +173,9 @@ def _layers(exp: Experiment, cell: Cell, overrides: dict, tail: list, widths: di
     # comes after both (a scale must not collapse the ladder into one model)
     shape = nest(exp.ladder["sizes"][cell.size]) if cell.size is not None else {}
     rest = tail[:1] + ([settings(own)] if own else []) + [shape] + tail[1:]
-    match = {**(exp.match or {}), **(overrides.get("match") or {}),
-             **(own.get("match") or {})}
+    # a scale's common match resizes the matched experiments; a ladder's sizes are its own
+    common = {} if exp.ladder and not exp.match else overrides.get("match") or {}
+    match = {**(exp.match or {}), **common, **(own.get("match") or {})}
     if match:
         key = json.dumps([exp.name, cell.values, cell.bundle, cell.size], default=str)
         if key not in widths:
