@@ -7,6 +7,8 @@
 #   ./run_all.sh --workers 2 --results DIR -- --devices 0 1 2 3
 #   ./run_all.sh --replicate         the catalogue, then each grid's replication
 #                                    (`ablate replicate`: held-out seeds, second corpus)
+#   ./run_all.sh --ladders           the catalogue, then the scale ladders
+#                                    (ablations/grids/ladders/*.yaml)
 #
 # Resumable: interrupt it at any point and run the same command again; finished runs
 # are skipped and interrupted ones resume from their last checkpoint. Arguments after
@@ -16,8 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
-scale=() workers=() extra=() results="" scale_name="" replicate=0
+usage() { sed -n '2,18s/^# \{0,1\}//p' "$0"; }
+scale=() workers=() extra=() results="" scale_name="" replicate=0 ladders=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --smoke) scale=(--scale smoke); scale_name=smoke; shift ;;
@@ -31,6 +33,7 @@ while [[ $# -gt 0 ]]; do
                results=$2; shift 2 ;;
     --results=*) results=${1#*=}; shift ;;
     --replicate) replicate=1; shift ;;
+    --ladders) ladders=1; shift ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -42,7 +45,9 @@ source scripts/venv.sh                 # PY: the active venv, or the project's .
 bash scripts/setup.sh
 
 status=0
-for grid in ablations/grids/*.yaml; do
+grids=(ablations/grids/*.yaml)
+[[ $ladders -eq 1 ]] && grids+=(ablations/grids/ladders/*.yaml)
+for grid in "${grids[@]}"; do
   echo "== $grid" >&2
   rc=0
   # ${a[@]+"${a[@]}"}: an empty array under `set -u` on bash 3.2 (macOS)

@@ -402,3 +402,19 @@ def test_the_report_counts_a_shared_run_in_each_experiment(tmp_path):
     assert len(grid.runs) == 12 and grid.n_listed == 9          # 3 shared rows, seeds 0-2
     verdict = evaluate_grid(grid)[0]
     assert verdict["verdict"] == "supported", verdict["evidence"]
+
+
+LADDERS = sorted((grids.SHIPPED / "ladders").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", LADDERS, ids=lambda p: p.stem)
+def test_every_shipped_ladder_is_valid_spans_8x_and_has_small_smoke_and_a_gpu_scale(
+        path, capsys):
+    g = grids.load(path)
+    assert g.name == f"{path.stem}_ladder" and g.checks and g.plots
+    runs = grids.expand(g)
+    sizes = {r.manifest_entry().get("size") for r in runs} - {None}
+    assert len(sizes) >= 3
+    assert all(r.config["train"]["steps"] <= 50 for r in grids.expand(g, scale="smoke"))
+    code, out, err = run_cli(capsys, "run", path, "--scale", "gpu", "--dry-run")
+    assert code == 0, err

@@ -33,6 +33,9 @@ def check_references(grid: GridSpec) -> None:
                                                   for k in b}
     keys |= {"bundle"} if any(e.bundles for e in exps) else set()
     keys |= {"experiment"} if grid.spec.get("experiments") else set()
+    ladders = [e.ladder["sizes"] for e in exps if e.ladder]
+    keys |= {"size"} | {k for sizes in ladders for shape in sizes.values()
+                        for k in shape} if ladders else set()
     every = cells(grid, pruned=False)
     for exp in exps:
         for i, sel in enumerate(exp.exclude):
@@ -49,6 +52,9 @@ def check_references(grid: GridSpec) -> None:
                 if isinstance(item.get(key), str):
                     check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate)
             _check_tuned(where, item, grid)
+            if kind.ladder and not ladders:
+                raise ConfigError(where, f"a {kind.name} {what[:-1]} reads a ladder's "
+                                  "sizes; the grid has no ladder: (add one, grid/ladder.py)")
             for key, least in kind.evals:
                 if key in item:
                     _check_names(f"{where}.{key}", item[key], grid, least)

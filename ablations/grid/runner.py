@@ -224,7 +224,7 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
     cache = store.cache_dir(results)
     estimator = estimator or Estimator(store.grid_dir(results, name), cache if cache.exists()
                                        else None, max(1, cpu_count() // max(1, workers)))
-    rows, total, todo_s = [], 0.0, 0.0
+    rows, total, todo_s, seconds = [], 0.0, 0.0, {}
     for run in runs:
         key = json.dumps(run.config["model"], sort_keys=True)
         if key not in counts:
@@ -236,6 +236,7 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
         widths = [str(run.config["model"].get(f.split(".", 1)[1], "")) for f in matched]
         device = device_of(run.config, scale)
         secs, how = estimator.seconds(run, counts[key], device, status)
+        seconds[run.run_id] = secs
         total += secs
         todo_s += secs if status == "pending" else 0.0
         rows.append((run.run_id, str(run.seed), run.label, *widths, f"{counts[key]:,}",
@@ -253,7 +254,35 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
     print(f"{name}: estimated {fmt_seconds(total)} of run time in all, "
           f"{fmt_seconds(todo_s / max(1, workers))} left with {workers} worker(s) "
           f"(from {estimator.describe()}; see ablations/grid/estimate.py)")
+    print_ladder(runs, seconds, workers)
     return 0
+
+
+def print_ladder(runs, seconds: dict, workers: int) -> None:
+    """Each ladder size: its non-embedding parameters N, the steps and tokens the budget
+    rule gave its runs, and their estimated time (ladder.py has the rule)."""
+    from .estimate import fmt_seconds
+    from .ladder import size_table
+    rows = size_table(runs, seconds)
+    if not rows:
+        return
+    head = ("experiment", "size", "N (non-emb.)", "steps", "tokens", "tokens/N", "runs",
+            "est. time")
+    rows = [(*r[:-1], fmt_seconds(r[-1])) for r in rows]
+    if not any(r[0] for r in rows):                 # no experiments: no column for them
+        head, rows = head[1:], [r[1:] for r in rows]
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    print("\nladder: steps = max(min_steps, ceil(tokens_per_param x N / tokens per step)), "
+          "N the mean non-embedding parameters of the size's cells")
+    for row in [head] + rows:
+        print("  ".join(c.rjust(w) if i >= len(head) - 6 else c.ljust(w)
+                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    by_exp: dict[str, float] = {}
+    for r in size_table(runs, seconds):
+        by_exp[r[0]] = by_exp.get(r[0], 0.0) + r[-1]
+    for exp, secs in by_exp.items():
+        print(f"ladder{' ' + exp if exp else ''}: estimated {fmt_seconds(secs)} of run time, "
+              f"{fmt_seconds(secs / max(1, workers))} with {workers} worker(s)")
 
 
 def parse_seeds(text: str) -> list[int]:

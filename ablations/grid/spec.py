@@ -14,7 +14,8 @@ compares the cells each at its best value, chosen on the validation split and re
 on the test split (report/tuning.py). `chapter:` (the claim's number in docs/catalogue.md)
 and `question:` place the grid in the story that REPORT.md tells. `replicate:` declares
 the held-out seeds (and a second corpus) `ablate replicate` reruns the verdicts on
-(replication_spec.py).
+(replication_spec.py). `ladder:` trains an experiment's cells at several named model
+sizes on a budget that grows with the size (ladder.py), for the report's scale trends.
 """
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ __all__ = ["GridSpec", "GridError", "Experiment", "read_yaml", "SHIPPED", "TOP_K
 TOP_KEYS = ("name", "claim", "published", "task", "base", "axes", "bundles", "exclude",
             "experiments", "match", "seeds", "smoke", "scales", "baseline", "checks",
             "plots", "evaluate", "notes", "workers", "plugins", "tune", "chapter",
-            "question", "replicate")
+            "question", "replicate", "ladder")
 # what an experiment may set for itself; everything else is the grid's
-EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match", "tune")
+EXPERIMENT_KEYS = ("task", "base", "axes", "bundles", "exclude", "match", "tune", "ladder")
 REQUIRED = ("name", "claim", "task")
 SHIPPED = Path(__file__).resolve().parents[1] / "grids"    # the catalogue's grid files
 
@@ -59,6 +60,7 @@ class Experiment:
     exclude: list[dict]
     match: dict | None
     tune: dict[str, list] = dataclasses.field(default_factory=dict)   # swept, then chosen
+    ladder: dict | None = None     # named model sizes and the budget rule (ladder.py)
 
     @property
     def swept(self) -> dict[str, list]:
@@ -136,7 +138,7 @@ class GridSpec:
         s = self.spec
         top = Experiment(None, s["task"], s.get("base") or {}, s.get("axes") or {},
                          s.get("bundles") or {}, s.get("exclude") or [], s.get("match"),
-                         s.get("tune") or {})
+                         s.get("tune") or {}, s.get("ladder"))
         return [top] if not s.get("experiments") else \
             [merged(top, name, part or {}) for name, part in s["experiments"].items()]
 
@@ -145,7 +147,7 @@ def merged(top: Experiment, name: str, part: dict) -> Experiment:
     """An experiment's own settings over the grid's. Its task replaces the grid's when it
     names another task (their fields differ), else updates it; base merges per section;
     axes and bundles add to the grid's (the experiment's win); exclude adds up; match and
-    tune replace the grid's."""
+    tune and ladder replace the grid's (`ladder: null` drops it)."""
     task = as_task(part.get("task")) or {}
     if task.get("name", top.task.get("name")) == top.task.get("name"):
         task = {**top.task, **task}
@@ -154,7 +156,8 @@ def merged(top: Experiment, name: str, part: dict) -> Experiment:
     return Experiment(name, task, base, {**top.axes, **(part.get("axes") or {})},
                       {**top.bundles, **(part.get("bundles") or {})},
                       list(top.exclude) + list(part.get("exclude") or []),
-                      part.get("match", top.match), part.get("tune", top.tune) or {})
+                      part.get("match", top.match), part.get("tune", top.tune) or {},
+                      part.get("ladder", top.ladder))
 
 
 def as_task(task: Any) -> Any:

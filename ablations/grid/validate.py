@@ -9,6 +9,7 @@ from transformer.validation import ConfigError, check_known, same_value
 from ..posthoc.spec import check_evaluate
 from ..config import check_key
 from ..tasks import TASKS
+from .ladder import check_ladder
 from .references import check_axis_values, check_references
 from .replication_spec import check_replicate
 from .spec import EXPERIMENT_KEYS, GridSpec, as_task, expect
@@ -82,6 +83,7 @@ def _check_experiments(grid: GridSpec) -> None:
             if key in exp.axes or any(key in b for b in exp.bundles.values()):
                 raise ConfigError("tune", f"{key} is also an axis or in a bundle: a setting "
                                   "is either the claim's (axes) or tuned per cell (tune)")
+        _check_ladder_keys(exp)
 
 
 def _check_scales(grid: GridSpec, experiments: list) -> None:
@@ -115,6 +117,8 @@ def _check_scale(where: str, overrides, experiments: list, nested: bool = False)
     for key, values in expect(overrides or {}, dict, where, "a mapping").items():
         if key == "match":
             _check_match(f"{where}.match", values, partial=True)
+        elif key == "ladder":
+            check_ladder(f"{where}.ladder", values, _key)
         elif key == "experiments" and not nested:
             for name, sub in expect(values, dict, f"{where}.experiments", "a mapping").items():
                 check_known(f"{where}.experiments", name, experiments, "experiment")
@@ -180,6 +184,26 @@ def _check_part(prefix: str, part: dict) -> None:
     expect(part.get("exclude") or [], list, f"{prefix}exclude", "a list")
     if part.get("match") is not None:
         _check_match(f"{prefix}match", part["match"])
+    if part.get("ladder") is not None:
+        check_ladder(f"{prefix}ladder", part["ladder"], _key)
+
+
+def _check_ladder_keys(exp) -> None:
+    """A size sets the model's shape; what the experiment varies or solves by other
+    means must not be among it (one of the two would silently win)."""
+    if not exp.ladder:
+        return
+    where = f"experiments.{exp.name}.ladder" if exp.name else "ladder"
+    varied = {**exp.swept, **{k: 0 for b in exp.bundles.values() for k in b}}
+    if "train.steps" in varied:
+        raise ConfigError(where, "train.steps is also an axis or in a bundle: a ladder "
+                          "derives the steps of each size from tokens_per_param")
+    for name, shape in exp.ladder["sizes"].items():
+        for key in shape:
+            if key in varied or (exp.match and exp.match.get("by") == key):
+                raise ConfigError(f"{where}.sizes.{name}", f"{key} is also an axis, in a "
+                                  "bundle or matched: a size sets it alone (drop it from "
+                                  "one of them)")
 
 
 def _check_values(where: str, swept: dict, least: int) -> None:

@@ -42,6 +42,8 @@ class Kind:
     directed: bool = False                  # checks: needs to know which way is better
     whole: bool = False                     # checks: reads every run `where` leaves, not only
     #                                         its selectors' (best: every other group)
+    choices: tuple[tuple[str, tuple], ...] = ()  # keys whose value is one of these
+    ladder: bool = False                    # reads a ladder's sizes (grid/ladder.py)
     fn: Callable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -103,7 +105,8 @@ def better_of(check: dict) -> str:
         return "lower" if lower else "higher"
     raise ConfigError("better", f"required: metric {check.get('metric')!r} does not say "
                       "whether higher or lower is better; valid: higher, lower")
-_MODULES = ("verdicts", "plots", "plot_lines", "plot_sweeps", "plot_effects")
+_MODULES = ("verdicts", "plots", "plot_lines", "plot_sweeps", "plot_effects", "trend",
+            "plot_ladder")
 
 
 def references(where: str, plot: dict) -> list[tuple[float, str]]:
@@ -133,6 +136,11 @@ def loaded() -> tuple[Kinds, Kinds]:
 def check_kind(check: dict) -> Kind:
     """The one kind a check's keys name; ConfigError('check', ...) when none or several."""
     named = [k for k in CHECKS.values() if any(m in check for m in k.marks or k.required)]
+    # a kind named only by keys another named kind also requires is that kind's part
+    # (compare + against + across is a ladder check, not a compare)
+    named = [k for k in named if not any(
+        o is not k and {m for m in k.marks or k.required if m in check} <= set(o.required)
+        for o in named)] or named
     if len(named) != 1:
         if not named and "select" in check:
             raise ConfigError("check", "select needs below: X and/or above: X")
@@ -209,6 +217,13 @@ def check_entry(where: str, item: dict, kinds: Kinds) -> Kind:
             if key in item and not isinstance(item[key], bool):
                 raise ConfigError(f"{where}.{key}", f"expected true or false, got "
                                   f"{type(item[key]).__name__} {item[key]!r}")
+    for key, valid in kind.choices:
+        wanted = item.get(key)
+        for value in wanted if isinstance(wanted, list) and key in item else [wanted]:
+            if key in item and value not in valid:
+                raise ConfigError(f"{where}.{key}", f"expected one of {', '.join(valid)}"
+                                  f"{' (or a list of them)' if isinstance(wanted, list) else ''}"
+                                  f", got {value!r}")
     return kind
 
 

@@ -115,6 +115,8 @@ def setup_text(spec: dict) -> str:
         lines.append(f"- **Bundles:** {inline(spec['bundles'])}")
     if spec.get("match"):
         lines.append(f"- **Matched parameter count:** {inline(spec['match'])}")
+    if spec.get("ladder"):
+        lines.append(f"- **Scale ladder:** {inline(spec['ladder'])}")
     for name, part in (spec.get("experiments") or {}).items():
         lines.append(f"- **Experiment `{name}`:** {inline(part)}")
     lines.append(f"- **Seeds:** {spec.get('seeds', [])}")
@@ -133,6 +135,7 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
              "Student's t; comparisons are paired by seed when both sides share their seeds "
              "(Welch otherwise).\n"]
     out += verdicts_section(verdict_list)
+    out += ladder_section(grid, verdict_list)
     if str(grid.spec.get("notes") or "").strip():
         out += ["", "## What this grid found, and why\n", str(grid.spec["notes"]).strip()]
     out += [""] + tuning_section(grid)
@@ -199,6 +202,53 @@ def verdicts_section(verdict_list: list[dict]) -> list[str]:
                 "implementation, not the claim, so no verdict count includes them.\n"]
         out += [f"- {verdicts.in_words(v)}" for v in sanity]
     return out
+
+
+def ladder_section(grid: GridResults, verdict_list: list[dict]) -> list[str]:
+    """The ladder's sizes (N, steps, tokens) and each trend check's effect per size with
+    its CI, the slope with its CI and the trend it names (report/trend.py)."""
+    runs = grid.runs
+    if "size" not in runs.columns or runs["size"].isna().all():
+        return []
+    keys = [k for k in ("experiment", "size") if k in runs.columns]
+    sizes = (runs.dropna(subset=["size"]).groupby(keys, sort=False)
+             .agg(N=("size_params", "first"), steps=("steps", _span),
+                  tokens=("tokens", _span), runs=("run_id", "count"))
+             .reset_index().sort_values(keys[:-1] + ["N"], kind="stable"))
+    sizes["N"] = sizes["N"].map(lambda n: f"{n:,.0f}")
+    out = ["", "## Scale ladder\n",
+           "Each size trains on tokens_per_param x N tokens, N its mean non-embedding "
+           "parameter count (grid/ladder.py); each variant is read at its own best tuned "
+           "value at each size. A trend is *grows* / *shrinks* when the 95% CI of the "
+           "slope of the effect against log10 N excludes 0 (toward a larger / smaller "
+           "effect), *holds* when it includes 0 and every size's effect lies on the same "
+           "side of 0, *flips* when sizes lie significantly on opposite sides, else "
+           "*inconclusive*.\n", sizes.to_markdown(index=False), ""]
+    for v in verdict_list:
+        if "trend" not in v:
+            continue
+        lo, hi = v.get("slope_ci") or [None, None]
+        table = pd.DataFrame([{"size": s["size"], "N": f"{s['params']:,.0f}",
+                               "effect": verdicts.fmt(s["effect"]),
+                               "95% CI": f"[{verdicts.fmt(s['ci_low'])}, "
+                                         f"{verdicts.fmt(s['ci_high'])}]", "seeds": s["n"]}
+                              for s in v.get("sizes") or []])
+        out += [f"**{_short(v['claim'])}** Trend: **{v['trend']}** ({v['verdict']}); "
+                f"slope {verdicts.fmt(v.get('slope') if v.get('slope') is not None else math.nan)}"
+                f" per 10x parameters, 95% CI [{verdicts.fmt(_num(lo))}, "
+                f"{verdicts.fmt(_num(hi))}]. Effect: positive means the compared side is "
+                "better.\n", table.to_markdown(index=False), ""]
+    return out
+
+
+def _span(values) -> str:
+    vals = sorted({int(v) for v in values if v == v})
+    return "n/a" if not vals else f"{vals[0]:,}" if len(vals) == 1 \
+        else f"{vals[0]:,}-{vals[-1]:,}"
+
+
+def _num(x) -> float:
+    return math.nan if x is None else float(x)
 
 
 def _short(claim: str) -> str:

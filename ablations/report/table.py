@@ -100,6 +100,10 @@ def load(path: Path) -> GridResults:
         axes.append("bundle")
     if spec.get("experiments") or any(e.get("experiment") for e in entries):
         axes.insert(0, "experiment")
+    # a ladder's size is an axis; N_s (grid/ladder.py) is the x of its trend
+    ladder = ["size", "size_params"] if any(e.get("size") for e in entries) else []
+    if ladder:
+        axes.insert(int("experiment" in axes), "size")
     rows, configs, metrics, texts, unfinished, problems = [], {}, [], [], 0, []
     damaged: set[str] = set()          # runs whose metrics.csv does not match result.json
     for entry in entries:
@@ -124,6 +128,7 @@ def load(path: Path) -> GridResults:
                "bundle": entry.get("bundle"),
                "seed": entry.get("seed", get_path(res, "config.train.seed")),
                "status": res.get("status", "ok"), "reason": res.get("reason")}
+        row.update({k: entry.get(k) for k in ladder})
         row.update((entry.get("axes") or {}))
         try:                                     # post-hoc evaluations: <metric>@<NAME>
             extra = store.eval_metrics(store.read_evals(store.runs_dir(path) / entry["run_id"]))
@@ -142,9 +147,9 @@ def load(path: Path) -> GridResults:
         configs[entry["run_id"]] = res.get("config") or {}
         rows.append(row)
     base = ["run_id", "label", "variant"] + (["experiment"] if "experiment" in axes else []) + \
-        ["bundle", "seed", "status", "reason"]
+        ladder + ["bundle", "seed", "status", "reason"]
     frame = pd.DataFrame(rows, columns=list(dict.fromkeys(
-        base + [a for a in axes if a not in ("bundle", "experiment")] + metrics + COST
+        base + [a for a in axes if a not in ("bundle", "experiment", "size")] + metrics + COST
         + ["diverged"] + texts)))
     for key in selector_keys(spec):              # e.g. model.d_model set by a bundle
         if key not in frame.columns and "." in key:

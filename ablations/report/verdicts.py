@@ -24,6 +24,8 @@ kind `threshold` — `select: SEL` with `below: X` and/or `above: X`: the 95% CI
 kind `best` — `best: SEL`, `better`, optional `min_effect`: runs are grouped by the
   values of the selector's keys; the selected group is compared (as above) with every
   other group.
+kind `ladder` — `across: size`, `compare`, `against`, `expect`: the trend of the effect
+  over a ladder's sizes (report/trend.py has the fit and the rule).
 kind `trend` — `along: [NAME, ...]` (evaluation names), `better`, optional `select`
   and `min_effect`: metric@NAME should get better from each NAME to the next (e.g.
   distinct_2 rising with temperature); every consecutive pair is judged as a compare.
@@ -127,6 +129,7 @@ def evaluate(check: dict, grid: GridResults) -> dict:
         # (p, seeds needed) per part; a plugin judge may give bare p values, or none
         parts = [x if isinstance(x, tuple) else (x, None)
                  for x in (judged[2] if len(judged) > 2 else [])]
+        out.update(judged[3] if len(judged) > 3 else {})   # e.g. a ladder's trend
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         verdict, evidence = "error", f"cannot evaluate: {msg}."
