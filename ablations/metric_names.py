@@ -45,8 +45,11 @@ def known(tasks: list[str], evaluate: dict | None) -> set[str]:
     return names
 
 
-def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | None) -> None:
-    """ConfigError(where, ...) unless `metric` is a column these runs can have."""
+def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | None,
+                 lengths: set[int] | None = None) -> None:
+    """ConfigError(where, ...) unless `metric` is a column these runs can have. `lengths`:
+    the lengths an `@L` may name (a task's eval_lengths, a decode_speed's lengths);
+    None accepts any."""
     base, _, suffix = str(metric).partition("@")
     suffix = suffix[:-len("@init")] if suffix.endswith("@init") else suffix
     length, _, band = suffix.partition("_")
@@ -63,6 +66,11 @@ def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | Non
         raise ConfigError(where, f"unknown suffix in {metric!r}: @{suffix}"
                           f"{did_you_mean(suffix, names)} is neither an evaluation of the "
                           f"grid ({', '.join(names) or 'none'}), a length nor init")
+    if suffix.isdigit() and lengths is not None and int(suffix) not in lengths:
+        have = ", ".join(map(str, sorted(lengths))) or "none"
+        raise ConfigError(where, f"unknown length in {metric!r}: @{suffix} is not a length "
+                          f"the grid evaluates (task.eval_lengths, decode_speed lengths: "
+                          f"{have})")
     layer = base.partition("/layer")
     if layer[1] and layer[2].isdigit() and layer[0] in PER_LAYER:
         base = layer[0]

@@ -80,6 +80,11 @@ BAD = {
         lambda g: g + "checks: [{claim: x, metric: val_loss@causl, better: lower, "
         "best: {model.pos: none}}]\n",
         "checks[0].metric: unknown suffix in 'val_loss@causl': @causl is neither an evaluation"),
+    "check metric length": (
+        lambda g: g + "checks: [{claim: x, metric: val_acc@256, better: higher, "
+        "best: {model.pos: none}}]\n",
+        "checks[0].metric: unknown length in 'val_acc@256': @256 is not a length the grid "
+        "evaluates"),
     "plot metric": (lambda g: g + "plots: [{kind: bar, metric: val_perplexity, x: model.pos}]\n",
                     "plots[0].metric: unknown metric 'val_perplexity'"),
     "plot kind": (lambda g: g + "plots: [{kind: pie, metric: val_acc, x: model.pos}]\n",

@@ -50,7 +50,8 @@ def check_references(grid: GridSpec) -> None:
             kind = check_entry(where, expect(item, dict, where, "a mapping"), kinds)
             for key in ("metric", "diversity"):
                 if isinstance(item.get(key), str):
-                    check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate)
+                    check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate,
+                                 evaluated_lengths(grid))
             _check_tuned(where, item, grid)
             if kind.ladder and not ladders:
                 raise ConfigError(where, f"a {kind.name} {what[:-1]} reads a ladder's "
@@ -93,3 +94,25 @@ def _selector(sel, where, keys, every) -> None:
         known_key(where, key, sorted(keys))
     if not any(matches(exp, cell, sel) for exp, cell in every):
         raise ConfigError(where, f"{sel} matches no cell of the grid")
+
+
+def evaluated_lengths(grid: GridSpec) -> set[int]:
+    """Every length a grid's runs are scored at besides training's: its tasks'
+    eval_lengths (as set, swept or scaled) and its decode_speed evaluations' lengths."""
+    found: set[int] = set()
+
+    def add(values) -> None:
+        found.update(v for v in values or [] if isinstance(v, int) and not isinstance(v, bool))
+
+    for exp in grid.experiments:
+        add(exp.task.get("eval_lengths"))
+        for value in exp.swept.get("task.eval_lengths") or []:
+            add(value if isinstance(value, list) else [])
+    for overrides in grid.scales.values():
+        for part in [overrides or {}, *((overrides or {}).get("experiments") or {}).values()]:
+            add(((part or {}).get("task") or {}).get("eval_lengths"))
+    for spec in (grid.evaluate or {}).values():
+        add((spec.get("decode_speed") or {}).get("lengths"))
+        add([spec["task.eval_lengths"]] if isinstance(spec.get("task.eval_lengths"), int)
+            else spec.get("task.eval_lengths"))
+    return found
