@@ -15,12 +15,25 @@ valid widths, and returns the valid width whose count is closest to the target.
 """
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 from transformer.validation import ConfigError
 
 MAX_WIDTH = 1 << 16          # no CPU-to-cluster grid goes wider; beyond it: unreachable
 SCAN = 512                   # widths tried linearly when no power of two is valid
+
+
+def run_params(run, counted: dict) -> int:
+    """A run's parameter count, memoised in `counted` by its model config (cells of one
+    shape share it); ConfigError names the run."""
+    key = json.dumps(run.config["model"], sort_keys=True)
+    if key not in counted:
+        try:
+            counted[key] = count_params(run.config["model"])
+        except ConfigError as e:
+            raise ConfigError(f"run {run.run_id} ({run.label})", str(e)) from None
+    return counted[key]
 
 
 def count_params(model_cfg: dict) -> int:

@@ -14,14 +14,13 @@ three copies: scores, softmax, dropout/grad), and the logits of an evaluation ba
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from transformer.validation import ConfigError
 
 from ..tasks import TASKS, make_params
-from .budget import count_params
+from .budget import run_params
 from .estimate import run_seconds
 
 DAY_S = 86400.0
@@ -75,16 +74,11 @@ def check(runs, on_gpu: bool, ignore_memory: bool = False, stream=None) -> None:
     counted: dict[str, int] = {}
     worst, long_runs = None, []
     for run in runs:
-        key = json.dumps(run.config["model"], sort_keys=True)
-        if key not in counted:
-            try:
-                counted[key] = count_params(run.config["model"])
-            except ConfigError as e:
-                raise ConfigError(f"run {run.run_id} ({run.label})", str(e)) from None
-        need = memory_bytes(run.config, counted[key])
+        params = run_params(run, counted)
+        need = memory_bytes(run.config, params)
         if worst is None or need > worst[0]:
             worst = (need, run)
-        secs = run_seconds(run.config, counted[key], "gpu" if on_gpu else "cpu")
+        secs = run_seconds(run.config, params, "gpu" if on_gpu else "cpu")
         if secs > DAY_S:
             long_runs.append((secs, run))
     have = None if ignore_memory or worst is None else available_bytes(on_gpu)

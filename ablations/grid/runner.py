@@ -12,7 +12,6 @@ replaces `python -m ablations _run_one`.
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from .expand import expand
 from ..config import add_set_option, parse_sets
 from .. import plugins
 from . import limits
-from .budget import count_params
+from .budget import run_params
 from .load import load
 from .spec import GridError
 from .children import child_env
@@ -226,20 +225,15 @@ def dry_run(name: str, runs, results: Path, matched: list[str] = (),
                                        else None, max(1, cpu_count() // max(1, workers)))
     rows, total, todo_s, seconds = [], 0.0, 0.0, {}
     for run in runs:
-        key = json.dumps(run.config["model"], sort_keys=True)
-        if key not in counts:
-            try:
-                counts[key] = count_params(run.config["model"])
-            except ConfigError as e:
-                raise ConfigError(f"run {run.run_id} ({run.label})", str(e)) from None
+        params = run_params(run, counts)
         status = store.status_of(store.run_dir(results, name, run.run_id))[0]
         widths = [str(run.config["model"].get(f.split(".", 1)[1], "")) for f in matched]
         device = device_of(run.config, scale)
-        secs, how = estimator.seconds(run, counts[key], device, status)
+        secs, how = estimator.seconds(run, params, device, status)
         seconds[run.run_id] = secs
         total += secs
         todo_s += secs if status == "pending" else 0.0
-        rows.append((run.run_id, str(run.seed), run.label, *widths, f"{counts[key]:,}",
+        rows.append((run.run_id, str(run.seed), run.label, *widths, f"{params:,}",
                      f"{fmt_seconds(secs)} {device} {how}", status))
     head = ("run_id", "seed", "variant", *[f.split(".", 1)[1] for f in matched], "params",
             "est. time", "status")
