@@ -111,7 +111,8 @@ def evaluated_lengths(grid: GridSpec) -> set[int]:
     for overrides in grid.scales.values():
         for part in [overrides or {}, *((overrides or {}).get("experiments") or {}).values()]:
             add(((part or {}).get("task") or {}).get("eval_lengths"))
-    for spec in (grid.evaluate or {}).values():
+    evaluate = grid.evaluate if isinstance(grid.evaluate, dict) else {}  # checked later
+    for spec in (s for s in evaluate.values() if isinstance(s, dict)):
         add((spec.get("decode_speed") or {}).get("lengths"))
         add([spec["task.eval_lengths"]] if isinstance(spec.get("task.eval_lengths"), int)
             else spec.get("task.eval_lengths"))
