@@ -5,14 +5,13 @@ from __future__ import annotations
 import yaml
 
 from .config import add_set_option, nest, parse_sets, resolve, run_id
-from .plugins import import_modules
+from .plugins import add_plugin_option, import_modules
 
 
 def add_arguments(p) -> None:
     p.add_argument("--task", metavar="NAME", help="the task (the same as --set task.name=NAME)")
     add_set_option(p, "model.pos=rope train.steps=500")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers variants first (repeatable)")
+    add_plugin_option(p)
     p.add_argument("--results", default="results",
                    help="results folder whose corpus cache a text task reads (default: results)")
 

@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 from transformer.config import ConfigError
+from .plugins import add_plugin_option
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests" / "test_model.py"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE", required=True,
-                   help="a module or .py file that registers variants (repeatable)")
+    add_plugin_option(p, required=True)
     p.add_argument("--all", action="store_true",
                    help="every registered variant, not only the plugin's")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER,

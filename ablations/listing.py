@@ -7,14 +7,14 @@ import textwrap
 from pathlib import Path
 
 from transformer.validation import ConfigError, check_known
+from .plugins import add_plugin_option
 
 def add_arguments(p) -> None:
     p.add_argument("task", nargs="?", metavar="TASK",
                    help="one task: its description, defaults and fields")
     p.add_argument("--fields", action="store_true",
                    help="every field of model, train and each task: type, default, choices")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers variants first (repeatable)")
+    add_plugin_option(p)
     p.add_argument("-v", "--verbose", action="store_true",
                    help="one line of description per variant; tasks' full descriptions")
 

@@ -69,3 +69,10 @@ def _on_path(folder: Path) -> None:
 def import_from_env() -> None:
     """Import the plugins a runner named in ABLATE_PLUGINS (comma-separated)."""
     import_modules([m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m])
+
+
+def add_plugin_option(parser, required: bool = False) -> None:
+    """`--plugin MODULE_OR_FILE`, repeatable: the same option in every command."""
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        required=required, help="a module or .py file that registers "
+                        "variants or tasks, imported first (repeatable)")

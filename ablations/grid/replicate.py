@@ -30,6 +30,7 @@ from .pool import GPU_LAYER, cpu_count, make_slots, parse_gpus, run_pool
 from .replication_spec import check_corpus, needed, on_corpus, text_experiments
 from .runner import dry_run, prepare, summarize
 from .spec import GridError
+from ..plugins import add_plugin_option
 
 
 def add_arguments(p) -> None:
@@ -49,8 +50,7 @@ def add_arguments(p) -> None:
                    help="the same as --scale smoke")
     p.add_argument("--dry-run", action="store_true",
                    help="list the replication's runs and their estimated time; train nothing")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers variants (repeatable)")
+    add_plugin_option(p)
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the runs whose result is 'failed'")
     p.add_argument("--fresh-processes", action="store_true",

@@ -51,8 +51,7 @@ def add_arguments(p) -> None:
                    help="list every run and build its model; train and write nothing")
     p.add_argument("--seeds", metavar="LIST", help="replace the grid's seeds: 1,2,3 or 0-4")
     add_set_option(p, "train.steps=100 train.lr=3e-3 (in every run)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers variants (repeatable)")
+    plugins.add_plugin_option(p)
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the runs whose result is 'failed' (not 'diverged')")
     p.add_argument("--retrain-damaged", action="store_true",

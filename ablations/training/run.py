@@ -27,8 +27,7 @@ from .measuring import measure_in_dir
 
 def add_arguments(p):
     p.add_argument("--results", default="results", help="results folder (default: results)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers extra variants (repeatable)")
+    plugins.add_plugin_option(p)
     p.add_argument("--name", default="train",
                    help="folder under --results that holds the run (default: train)")
     add_set_option(p, "task.name=mqar model.pos=rope train.steps=500")
