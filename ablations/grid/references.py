@@ -44,6 +44,7 @@ def check_references(grid: GridSpec) -> None:
         _selector(grid.baseline, "baseline", keys, every)
     checks, plots = loaded()
     tasks = list(dict.fromkeys(e.task["name"] for e in exps))
+    lengths = evaluated_lengths(grid)
     for what, kinds in (("checks", checks), ("plots", plots)):
         for i, item in enumerate(expect(grid.spec.get(what) or [], list, what, "a list")):
             where = f"{what}[{i}]"
@@ -51,7 +52,7 @@ def check_references(grid: GridSpec) -> None:
             for key in ("metric", "diversity"):
                 if isinstance(item.get(key), str):
                     check_metric(f"{where}.{key}", item[key], tasks, grid.evaluate,
-                                 evaluated_lengths(grid))
+                                 lengths)
             _check_tuned(where, item, grid)
             if kind.ladder and not ladders:
                 raise ConfigError(where, f"a {kind.name} {what[:-1]} reads a ladder's "
