@@ -182,7 +182,8 @@ EXECUTION_ONLY = {"train": {"accelerator", "strategy", "threads", "compile", "lo
 
 # Fields added after results were committed: at these values they leave a run's id as it
 # was, so the committed runs keep their ids.
-OMITTED_AT = {"train": {"test_batches": 0}}
+OMITTED_AT = {"train": {"test_batches": 0},
+              "task": {"right_frac": 1.0, "prefix": 0, "prefix_loss": True}}
 
 
 def run_id(resolved: dict) -> str:

@@ -180,7 +180,7 @@ def test_unmasked_model_is_rescored_with_the_mask(tmp_path):
     rd = fake_run(tmp_path, LM)
     assert cli(["_evaluate", str(rd), "--eval", 'causal={"model.causal": true}']) == 0
     m = store.eval_metrics(store.read_evals(rd))
-    assert set(m) == {"val_loss@causal", "val_acc@causal"}
+    assert set(m) == {"val_loss@causal", "val_acc@causal", "val_cont_loss@causal"}
     # what the mask changes: the unmasked forward differs from the masked one
     config, net = store.read_model(rd)
     x = torch.randint(0, 50, (1, 16))

@@ -73,11 +73,13 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float,
                                           enable_gqa=k.shape[1] != q.shape[1])
 
 
-def causal_allowed(Tq: int, start: int, device) -> torch.Tensor:
-    """(Tq, Tk = start + Tq) bool: query i (at position start + i) may see key j."""
+def causal_allowed(Tq: int, start: int, device, prefix: int = 0) -> torch.Tensor:
+    """(Tq, Tk = start + Tq) bool: query i (at position start + i) may see key j, j <= i;
+    with a prefix (a prefix LM), j <= max(i, prefix - 1): the first `prefix` positions
+    see each other, every later one sees them and its own past."""
     qpos = torch.arange(start, start + Tq, device=device)
     kpos = torch.arange(start + Tq, device=device)
-    return kpos[None, :] <= qpos[:, None]
+    return kpos[None, :] <= qpos.clamp(min=prefix - 1)[:, None]
 
 
 def explicit_attention(q, k, v, scale: float, mask, is_causal: bool, dropout: float,

@@ -87,23 +87,26 @@ class LearnedScale(nn.Module):
 
 # -- masks -----------------------------------------------------------------------------
 def attention_mask(pos: PositionalEncoding, causal: bool, Tq: int, start: int,
-                   device) -> tuple[torch.Tensor | None, bool]:
-    """Mask for Tq queries at positions start.. against keys 0..start+Tq-1.
+                   device, prefix: int = 0) -> tuple[torch.Tensor | None, bool]:
+    """Mask for Tq queries at positions start.. against keys 0..start+Tq-1; `prefix`
+    (causal only): the first `prefix` positions see each other (a prefix LM).
 
     Returns (mask, is_causal): mask is None, a bool (Tq, Tk) "may attend" tensor or an
     additive float (1, H, Tq, Tk) bias; is_causal=True lets SDPA use its causal kernel.
     """
     Tk = start + Tq
     bias = pos.bias(Tq, Tk, start, 0)
-    masked = causal and Tq > 1           # one new query at the end sees every cached key
+    # one new query at the end sees every cached key; so does every query when all the
+    # keys lie inside the prefix
+    masked = causal and Tq > 1 and Tk > prefix
     if bias is None:
         if not masked:
             return None, False
-        if start == 0:
+        if start == 0 and prefix <= 1:
             return None, True
-        return causal_allowed(Tq, start, device), False
+        return causal_allowed(Tq, start, device, prefix), False
     if masked:
-        bias = bias.masked_fill(~causal_allowed(Tq, start, device), float("-inf"))
+        bias = bias.masked_fill(~causal_allowed(Tq, start, device, prefix), float("-inf"))
     return bias.unsqueeze(0), False
 
 

@@ -33,6 +33,7 @@ class ModelConfig:
     dropout: float = 0.0
     max_len: int = 512               # learned PE table size; longer input is an error
     causal: Optional[bool] = None    # default: True for decoders, False for encoders
+    prefix_len: int = 0              # causal stacks: the first N positions see each other
     cross_attention: bool = True     # encoder_decoder only: False removes it (ablation)
     tie_embeddings: bool = False
     embed_init_std: float = 0.02     # token embedding init; tiny recall tasks want ~1.0
@@ -58,6 +59,9 @@ class ModelConfig:
             raise ConfigError("vocab_size", f"must be >= 2, got {self.vocab_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError("dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.prefix_len < 0:
+            raise ConfigError("prefix_len", f"must be >= 0 (0: fully causal), got "
+                              f"{self.prefix_len}")
         if self.embed_init_std <= 0:
             raise ConfigError("embed_init_std", f"must be > 0, got {self.embed_init_std}")
         # T5 spaces its buckets logarithmically from 16 (the exact ones) to max_distance
@@ -82,7 +86,7 @@ class ModelConfig:
     # Optional fields added after results were committed: left out of `to_dict` while
     # unset (or at the value every earlier run had), so that adding them changed no run id.
     UNSET_OMITTED = ("d_head",)
-    OMITTED_AT = {"t5_max_distance": 128}
+    OMITTED_AT = {"t5_max_distance": 128, "prefix_len": 0}
 
     @property
     def t5_distance(self) -> int:
@@ -109,6 +113,8 @@ class ModelConfig:
                 ignored |= set(reg.info(getattr(self, name))["ignores"])
         if self.pos != "t5" or "pos" in ignored:      # only T5's bias has buckets
             ignored.add("t5_max_distance")
+        if not self.causal or "causal" in ignored:    # a prefix opens up a causal mask only
+            ignored.add("prefix_len")
         return ignored
 
     def to_dict(self, drop_ignored: bool = False) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class Stack(nn.Module):
     def __init__(self, cfg: ModelConfig, causal: bool, cross: bool = False):
         super().__init__()
         self.causal = causal
+        self.prefix = cfg.prefix_len if causal else 0      # a prefix LM's visible prefix
         self.pos = POSITIONAL.get(cfg.pos)(dataclasses.replace(cfg, causal=causal))
         self.blocks = nn.ModuleList(Block(cfg, cross) for _ in range(cfg.n_layers))
         self.norm = final_norm(cfg)
@@ -64,7 +65,13 @@ class Stack(nn.Module):
 
     def forward(self, x: torch.Tensor, start: int = 0, memory: torch.Tensor | None = None,
                 caches: Caches | None = None) -> torch.Tensor:       # (B, T, D) -> (B, T, D)
-        mask, is_causal = attention_mask(self.pos, self.causal, x.shape[1], start, x.device)
+        if caches is not None and start < self.prefix and (start or x.shape[1] < self.prefix):
+            # a cached key never sees later keys: the prefix must come in one piece
+            raise ValueError(f"incremental decoding of a prefix LM needs its whole prefix "
+                             f"({self.prefix} tokens) in the first step; got positions "
+                             f"{start}..{start + x.shape[1] - 1} (use_cache=False recomputes)")
+        mask, is_causal = attention_mask(self.pos, self.causal, x.shape[1], start, x.device,
+                                         self.prefix)
         x = self.drop(self.pos.embed(x, start))
         for i, block in enumerate(self.blocks):
             x = block(x, self.pos, start, mask, is_causal, memory,

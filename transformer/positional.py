@@ -206,7 +206,7 @@ class T5Bias(PositionalEncoding):
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg)
         self.max_distance = cfg.t5_distance
-        self.bidirectional = not cfg.causal
+        self.bidirectional = not cfg.causal or cfg.prefix_len > 1   # a prefix looks ahead
         self.table = nn.Embedding(self.n_buckets, cfg.n_heads)
         nn.init.zeros_(self.table.weight)
 

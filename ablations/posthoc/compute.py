@@ -127,9 +127,10 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
 def sample(net, task, cfg: dict, generate: dict, seed: int,
            name: str) -> tuple[list[dict], dict[str, float]]:
     """Seeded samples from the prompt, and their diversity and quality (decoding.py). A
-    causal model decodes with its KV cache; a bidirectional one recomputes the whole
-    prefix each step (its last position never sees past the end, so what it generates is
-    what it can honestly predict)."""
+    causal model decodes with its KV cache; a bidirectional one, or a prefix LM whose
+    prefix the prompt does not fill, recomputes the whole sequence each step (its last
+    position never sees past the end, so what it generates is what it can honestly
+    predict)."""
     import torch
 
     from ..tasks.base import stable_seed
@@ -138,7 +139,8 @@ def sample(net, task, cfg: dict, generate: dict, seed: int,
     g = generation(generate)
     ids = torch.tensor([prompt_ids(cfg, g["prompt"], task.cache_dir)], dtype=torch.long)
     gen = torch.Generator().manual_seed(stable_seed("posthoc", name, seed))
-    use_cache = bool(cfg["model"].get("causal", True))
+    use_cache = (bool(cfg["model"].get("causal", True))
+                 and cfg["model"].get("prefix_len", 0) <= ids.shape[1])
     out, made = [], []
     for _ in range(g["samples"]):
         try:

@@ -126,22 +126,42 @@ class TextTask(Task):
 @dataclasses.dataclass
 class LMParams(TextParams):
     eval_lengths: list[int] = dataclasses.field(default_factory=list)
+    prefix: int = 0              # a crop's first N tokens are context: cont_loss scores the rest
+    prefix_loss: bool = True     # false: the prefix's own targets are not trained (prefix LM)
 
     def validate(self):
         super().validate()
         bad = [n for n in self.eval_lengths if n < 1]
         self.require(not bad, "eval_lengths", f"lengths must be >= 1, got {bad}")
+        self.require(0 <= self.prefix < self.seq_len, "prefix", f"must be in [0, seq_len="
+                     f"{self.seq_len}) (a continuation must remain), got {self.prefix}")
 
 
 @TASKS.register("lm")
 class LMTask(TextTask):
     """Next-token prediction. An `encoder` with causal=False sees the token it must
-    predict; that cheat is the masking ablation, so it is allowed, not rejected."""
+    predict; that cheat is the masking ablation, so it is allowed, not rejected. With
+    `prefix` P the crop is a prefix and its continuation: `cont_loss` scores only the
+    tokens after the first P, and `prefix_loss: false` trains only on them (the prefix-LM
+    objective, Raffel et al. 2020 §3.2), which a prefix LM (model.prefix_len <= P) needs:
+    inside its prefix every next token is in view."""
     Params = LMParams
     requires = {"seq2seq": False}
     model_defaults = {"d_model": 128, "n_heads": 4, "n_layers": 2, "pos": "rope"}
     train_defaults = {"steps": 600, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
     window_extra = 1
+    writes = ("loss", "acc", "cont_loss")
+
+    @classmethod
+    def check_config(cls, params, model) -> None:
+        super().check_config(params, model)
+        seen = 0 if "prefix_len" in model.ignored_fields() else model.prefix_len
+        if seen > 1 and params.prefix_loss:
+            raise ConfigError("task.prefix_loss", f"must be false for a prefix LM "
+                              f"(model.prefix_len={seen}): its prefix's next tokens are in view")
+        if seen > params.prefix:
+            raise ConfigError("task.prefix", f"must be >= model.prefix_len={seen} (a "
+                              f"target inside the model's prefix is in view), got {params.prefix}")
 
     @classmethod
     def vocab_size_for(cls, params, cache_dir=None) -> int:
@@ -151,8 +171,17 @@ class LMTask(TextTask):
         return {"": ("seq_len", self.params.seq_len),
                 **{f"@{n}": ("eval_lengths", n) for n in self.params.eval_lengths}}
 
+    @property
+    def cont_start(self) -> int:
+        """The first target position of the continuation: the one predicting token P."""
+        return max(self.params.prefix - 1, 0)
+
     def crops_to_batch(self, windows, gen):
-        return {"input": windows[:, :-1], "target": windows[:, 1:]}
+        target = windows[:, 1:]
+        if not self.params.prefix_loss:
+            target = target.clone()
+            target[:, :self.cont_start] = IGNORE
+        return {"input": windows[:, :-1], "target": target}
 
     # "beyond": only the positions past the training length, where the model has never
     # been; the whole crop's mean also counts the first seq_len positions, seen in training
@@ -160,6 +189,8 @@ class LMTask(TextTask):
 
     def metrics(self, logits, batch):
         out = super().metrics(logits, batch)
+        cont = self.cont_start
+        out["cont_loss"] = sequence_metrics(logits[:, cont:], batch["target"][:, cont:])["loss"]
         start = self.params.seq_len
         if batch["target"].shape[1] > start:
             far = sequence_metrics(logits[:, start:], batch["target"][:, start:])
