@@ -127,3 +127,38 @@ def test_bidirectional_learns_it_and_causal_stays_at_chance():
         assert abs(train(causal=True) - 0.5) < 0.06      # 1024 scored positions: ±0.03 (2σ)
     finally:
         torch.set_num_threads(threads)
+
+
+# -- how much the answer depends on the right context: right_frac -----------------------
+
+def test_right_frac_one_is_the_task_as_it_was():
+    a, b = task(), task(right_frac=1.0)
+    assert a.vocab_size == b.vocab_size == 6 + 3 + 6 + 2
+    assert all(torch.equal(a.train_batch(3, 64, "cpu")[k], b.train_batch(3, 64, "cpu")[k])
+               for k in ("input", "target"))
+
+
+@pytest.mark.parametrize("right_frac", [0.0, 0.5])
+def test_left_reading_rows_are_right_reading_ones_reversed(right_frac):
+    t, plain = task(right_frac=right_frac, n_distractors=2), task(n_distractors=2)
+    F, W, C, S = 6, 3, 6, 2
+    assert t.vocab_size == plain.vocab_size + W                 # the left-reading forms
+    b, same = t.train_batch(0, 512, "cpu"), plain.train_batch(0, 512, "cpu")
+    left = (b["input"] >= F + W + C + S).any(1)
+    assert left.float().mean().item() == pytest.approx(1 - right_frac, abs=0.07)
+    assert torch.equal(b["input"][~left], same["input"][~left])
+    assert torch.equal(b["target"][left], same["target"][left].flip(1))
+    for row, tgt in zip(b["input"][left], b["target"][left]):
+        (at,) = (tgt != IGNORE).nonzero().flatten().tolist()
+        word = int(row[at]) - (F + W + C + S)
+        before = [int(x) - F - W for x in row[:at] if F + W <= x < F + W + C]
+        after = [x for x in row[at + 1:] if F + W <= x < F + W + C]
+        assert 0 <= word < W and len(before) == 1 and len(after) == 2   # distractors after
+        assert int(tgt[at]) - F - W - C == int(t.table[word, before[-1]])
+
+
+def test_a_causal_models_ceiling_falls_with_right_frac():
+    assert [task(right_frac=r).params.causal_ceiling for r in (0, 0.5, 1)] == [1.0, 0.75, 0.5]
+    with pytest.raises(ConfigError) as info:
+        task(right_frac=1.5)
+    assert info.value.field == "task.right_frac" and "[0, 1]" in str(info.value)

@@ -10,6 +10,15 @@ river"); with distractors=anywhere they may also follow the deciding cue, and th
 must find the nearest one after the word (harder: a 2-layer d_model 64 encoder is at
 ~0.93 after 1,500 steps, against 0.999 after 500 with the default).
 
+How much the answer depends on the right context is `right_frac`: the share of sentences
+that read to the right as above; every other sentence is one of them read backwards
+(the whole row reversed) with its word in a second, left-reading form, so its sense is
+decided by the nearest cue BEFORE the word and its distractors follow it ("the river's
+bank"). A causal model can then reach at most 1 - right_frac * (1 - 1 / n_senses)
+(0.75 at right_frac 0.5); a bidirectional one must read the word's form to know which
+side to look at. The left-reading forms exist only when right_frac < 1 (so the default
+task, and its vocabulary, are as they were).
+
 Why a causal model is at chance by construction: the deciding cue is drawn uniformly,
 independently of everything before it, and the table is balanced (for every word each
 sense is taken by exactly n_cues / n_senses cues), so given the tokens up to and
@@ -17,7 +26,8 @@ including the word every sense is exactly equally likely. The best a model that 
 see later positions can do is accuracy 1 / n_senses and loss ln(n_senses) (0.5 and
 0.693 with the defaults); a bidirectional encoder can reach 100%.
 
-Vocabulary: fillers [0, F), words [F, F+W), cues [F+W, F+W+C), sense tags after them.
+Vocabulary: fillers [0, F), words [F, F+W), cues [F+W, F+W+C), sense tags [F+W+C,
+F+W+C+S), and with right_frac < 1 the left-reading words after them.
 """
 from __future__ import annotations
 
@@ -40,6 +50,7 @@ class DisambiguateParams(TaskParams):
     n_distractors: int = 1       # cues besides the deciding one (context that misleads)
     distractors: str = choice("before", "anywhere")   # where they go: see the docstring
     language_seed: int = 0       # fixes the lexicon table; the run seed only draws sentences
+    right_frac: float = 1.0      # share of sentences whose deciding cue follows the word
 
     def validate(self):
         for name in ("n_fillers", "n_words", "n_cues"):
@@ -50,6 +61,8 @@ class DisambiguateParams(TaskParams):
                      f"a causal model at chance), got {self.n_cues}")
         self.require(self.n_distractors >= 0, "n_distractors",
                      f"must be >= 0, got {self.n_distractors}")
+        self.require(0.0 <= self.right_frac <= 1.0, "right_frac",
+                     f"must be in [0, 1], got {self.right_frac}")
         need = self.n_distractors + 2
         self.require(self.length >= need, "length", f"the word and {self.n_distractors + 1} "
                      f"cue(s) need length >= {need}, got {self.length}")
@@ -62,12 +75,25 @@ class DisambiguateParams(TaskParams):
     def chance_loss(self) -> float:
         return math.log(self.n_senses)
 
+    @property
+    def causal_ceiling(self) -> float:
+        """The best accuracy a causal model can reach: perfect on left-reading sentences,
+        chance on right-reading ones."""
+        return 1.0 - self.right_frac * (1.0 - self.chance_acc)
+
+    @property
+    def reads_left(self) -> bool:
+        """Some sentences read to the left (the vocabulary has the left-reading forms)."""
+        return self.right_frac < 1.0
+
 
 @TASKS.register("disambiguate")
 class Disambiguate(Task):
     """Tag an ambiguous word with the sense that the nearest cue AFTER it decides ("the
     bank of the river"): a bidirectional encoder can reach 100%, a causal model sits at
-    exactly 1 / n_senses by construction (the deciding cue is independent of the past)."""
+    exactly 1 / n_senses by construction (the deciding cue is independent of the past).
+    With right_frac < 1 the other sentences read to the left (reversed, the word in a
+    second form): a causal model's ceiling is then 1 - right_frac * (1 - 1 / n_senses)."""
     Params = DisambiguateParams
     default_arch = "encoder"
     requires = {"seq2seq": False}
@@ -91,7 +117,8 @@ class Disambiguate(Task):
 
     @classmethod
     def vocab_size_for(cls, params, cache_dir=None):
-        return params.n_fillers + params.n_words + params.n_cues + params.n_senses
+        return (params.n_fillers + params.n_words * (2 if params.reads_left else 1)
+                + params.n_cues + params.n_senses)
 
     @classmethod
     def max_positions(cls, params, arch):
@@ -115,4 +142,9 @@ class Disambiguate(Task):
         sense = self.table[word, deciding]
         target = torch.full_like(seq, IGNORE)
         target.scatter_(1, where.gather(1, rank), F + W + C + sense)
+        if p.reads_left:                      # drawn last: right-reading rows stay as they were
+            left = torch.rand(batch_size, generator=gen) >= p.right_frac
+            seq[left], target[left] = seq[left].flip(1), target[left].flip(1)
+            is_word = (seq >= F) & (seq < F + W) & left[:, None]
+            seq[is_word] += W + C + p.n_senses                # the left-reading form
         return {"input": seq, "target": target}
