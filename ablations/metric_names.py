@@ -7,12 +7,14 @@ own names, unprefixed), what training logs (`TRAINING`, and per layer `<m>/layer
 its cost (`COST`), and post-hoc evaluations: `<m>@<NAME>` for an evaluation NAME, and a
 `decode_speed` evaluation's `<m>@<L>` per length. `<m>@<L>` is also an `lm` task's score
 at evaluation length L (`<m>@<L>_<band>` over a part of those crops, a task's `bands`:
-`_beyond`, the positions past the training length), and `<m>@init` any logged metric's
-value at step 0.
+`_beyond`, the positions past the training length), `<m>@init` any logged metric's
+value at step 0 and `<m>@step<N>` its last value logged by step N.
 Each source declares its names where it computes them (Task.writes, posthoc/spec.py);
 tests check the declarations against what the code writes.
 """
 from __future__ import annotations
+
+import re
 
 from transformer.validation import ConfigError, did_you_mean
 
@@ -52,6 +54,8 @@ def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | Non
     None accepts any."""
     base, _, suffix = str(metric).partition("@")
     suffix = suffix[:-len("@init")] if suffix.endswith("@init") else suffix
+    if re.fullmatch(r"step\d+", suffix):                 # its value logged at step N
+        suffix = ""
     length, _, band = suffix.partition("_")
     if length.isdigit() and band and suffix not in check_evaluate(evaluate):   # @<L>_<band>
         bands = sorted({b for task in tasks for b in TASKS.info(task)["bands"]})

@@ -37,6 +37,7 @@ from ..selector import matches
 
 KEY = "evaluate"
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")         # a letter first: never an '@L' length
+STEP = re.compile(r"step\d+")                         # '@step<N>': a value at step N
 SECTIONS = ("model", "task", "train")
 TRAIN_FIELDS = ("eval_batches", "batch_size")        # what the val sets hold; the rest is moot
 RESERVED = ("generate", "where", "decode_speed")
@@ -66,9 +67,10 @@ def check_evaluate(value) -> dict[str, dict]:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ConfigError(KEY, f"bad evaluation name {name!r}; valid: a letter, then "
                               "letters, digits, _ or -")
-        if name == "init":                 # metric@init is the step-0 value (report)
-            raise ConfigError(KEY, "the evaluation name 'init' is reserved (metric@init "
-                              "reads a metric's value before training); choose another")
+        if name == "init" or STEP.fullmatch(name):   # metric@init, metric@step<N> (report)
+            raise ConfigError(KEY, f"the evaluation name {name!r} is reserved (metric@init "
+                              "and metric@step<N> read a metric's value at a step of "
+                              "training); choose another")
         if not isinstance(spec, dict) or not spec:
             raise ConfigError(where, f"expected a non-empty mapping of section.field: value "
                               f"(and optionally generate:, where:), got {spec!r}")

@@ -7,7 +7,8 @@ axis key (``model.pos``, ``bundle``, ...), every metric, the run's cost and a
 ``model.d_model`` set through a bundle) are read from each run's stored config.
 
 A metric a check or plot names that result.json lacks is read from metrics.csv: its last
-logged value, or with the suffix ``@init`` its value at step 0 (``grad_norm@init``).
+logged value, with the suffix ``@init`` its value at step 0 (``grad_norm@init``), with
+``@step<N>`` its last value logged by step N (``val_acc@step100``: learning speed).
 
 A run without result.json is unfinished: skipped and counted. A damaged result.json or
 metrics.csv is skipped too and named in `GridResults.problems`, so the report covers the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +195,20 @@ def read_curves(grid: GridResults, run_id: str) -> pd.DataFrame | None:
 
 
 INIT = "@init"      # metric@init: its value at step 0, before any update
+AT_STEP = re.compile(r"(.+)@step(\d+)")   # metric@step<N>: its last value by step N
 
 
 def logged_value(grid: GridResults, run_id: str, metric: str) -> float:
-    """The value of `metric` at the last step it was logged, or for `<m>@init` the value
-    of <m> at the first (the untrained model's); NaN if never logged."""
+    """The value of `metric` at the last step it was logged, for `<m>@init` the value
+    of <m> at the first (the untrained model's), for `<m>@step<N>` its last value logged
+    by step N (how far training had got by then: learning speed); NaN if none."""
     df = read_curves(grid, run_id)
     if df is None:
         return math.nan
+    at = AT_STEP.fullmatch(metric)
+    if at:                                      # the last value logged by step N
+        df = df[(df["metric"] == at[1]) & (df["step"] <= int(at[2]))]
+        return float(df.loc[df["step"][::-1].idxmax(), "value"]) if len(df) else math.nan
     first = metric.endswith(INIT)
     df = df[df["metric"] == (metric[:-len(INIT)] if first else metric)]
     if not len(df):
