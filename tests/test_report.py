@@ -369,6 +369,19 @@ def test_power_estimate_says_how_many_seeds_would_resolve_the_gap():
     assert "seeds per side (80% power); there are 3" in note
 
 
+def test_a_no_worse_than_claim_fails_only_when_clearly_worse_than_it_allows():
+    """min_effect < 0 claims "at most |min_effect| worse": a CI below 0 that still reaches
+    into the allowance does not refute it; one entirely below min_effect does."""
+    a = pd.Series([0.90, 0.86, 0.94], index=[0, 1, 2])
+    slightly = stats.difference(a, a + pd.Series([0.04, 0.03, 0.02], index=[0, 1, 2]))
+    assert slightly.ci_high < 0 and slightly.ci_high > -0.02
+    assert verdicts.judge(slightly, "higher", -0.02) == "inconclusive"
+    assert verdicts.judge(slightly, "higher") == "not_supported"
+    clearly = stats.difference(a, a + pd.Series([0.12, 0.10, 0.11], index=[0, 1, 2]))
+    assert verdicts.judge(clearly, "higher", -0.02) == "not_supported"
+    assert verdicts.judge(stats.difference(a, a + 0.01), "higher", -0.02) == "supported"
+
+
 def test_inconclusive_verdicts_carry_the_power_estimate(tmp_path):
     spec = pe_spec(checks=[{"claim": "learned beats sinusoidal", "metric": "val_acc",
                             "compare": {"model.pos": "learned"},

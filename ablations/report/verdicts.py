@@ -11,9 +11,11 @@ kind `compare` — `compare: SEL`, `against: SEL`, `better: higher|lower`,
   The effect is compare − against, sign-flipped when lower is better, with a 95% CI:
   paired t on per-seed differences when both sides have the same seeds, Welch otherwise.
   supported      CI of the effect lies entirely above min_effect;
-  not_supported  CI entirely below 0 (significant the other way), or entirely below a
-                 positive min_effect (clearly smaller than claimed), or the effect is the
-                 same on every seed and not above min_effect (e.g. both sides at 100%);
+  not_supported  CI entirely below min_effect: below 0 (significant the other way), below
+                 a positive min_effect (clearly smaller than claimed), below a negative
+                 one (a "no worse than" claim: clearly worse than it allows); or the
+                 effect is the same on every seed and not above min_effect (e.g. both
+                 sides at 100%);
   inconclusive   otherwise (the CI straddles 0: within seed noise), or fewer than two
                  seeds with a finite value on a side.
   With `each: true` the compare side is split by the values of its selector's keys and
@@ -72,7 +74,7 @@ def judge(d: Diff, better: str, min_effect: float = 0.0) -> str:
     lo, hi = (d.ci_low, d.ci_high) if better == "higher" else (-d.ci_high, -d.ci_low)
     if lo > min_effect:
         return "supported"
-    if hi < 0 or hi < min_effect or (lo == hi and hi <= min_effect):
+    if hi < min_effect or (lo == hi and hi <= min_effect):
         return "not_supported"
     return "inconclusive"
 
