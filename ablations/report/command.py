@@ -125,7 +125,8 @@ def report_grid(path: Path, problems: list[str] | None = None,
     skipped = [d for d in drawn if "skipped" in d]
     notes = "".join(f"\n  plot {d['index'] + 1} ({d['spec'].get('kind')}) not drawn: "
                     f"{d['skipped']}" for d in skipped)
-    return (f"{grid.name}: {len(grid.runs)} runs ({grid.n_unfinished} unfinished, "
+    n_runs = grid.runs["run_id"].nunique()          # a run shared by experiments once
+    return (f"{grid.name}: {n_runs} runs ({grid.n_unfinished} unfinished, "
             f"{counts.get('diverged', 0)} diverged, {counts.get('failed', 0)} failed), "
             f"{len(drawn) - len(skipped)} plots, verdicts: {tally or 'no checks'}{notes}")
 

@@ -35,7 +35,9 @@ def report_index(results: Path, out: Path | None = None) -> str:
         vfile = written / "verdicts.json"
         every = _read_or(vfile, store.read_json, [])
         vlist = verdicts_only(every)                 # sanity checks count nowhere
-        n_runs = len(_read_or(written / "summary.csv", pd.read_csv, ()))
+        summary = _read_or(written / "summary.csv", pd.read_csv, pd.DataFrame())
+        # a run that several experiments share is one run
+        n_runs = summary["run_id"].nunique() if "run_id" in summary else len(summary)
         tally = ", ".join(f"{sum(v['verdict'] == k for v in vlist)} {verdicts.WORDS[k].lower()}"
                           for k in verdicts.VERDICTS if any(v["verdict"] == k for v in vlist))
         claim = str(manifest.get("claim") or spec.get("claim") or "").strip()

@@ -129,8 +129,10 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
     runs = grid.runs
     out = [f"# {grid.name}\n", f"**Claim.** {grid.claim or '(none stated)'}\n",
            "## Setup\n", setup_text(grid.spec) + "\n",
-           f"Finished runs: {len(runs)} of {grid.n_listed}"
+           f"Finished runs: {runs['run_id'].nunique()} of {grid.n_listed}"
            + (f" ({grid.n_unfinished} unfinished, left out)" if grid.n_unfinished else "")
+           + (f" ({n} shared by several experiments: one config, trained once)"
+              if (n := int(runs.groupby("run_id").size().gt(1).sum())) else "")
            + ". Statistics are over seeds: mean ± sample std, 95% confidence intervals from "
              "Student's t; comparisons are paired by seed when both sides share their seeds "
              "(Welch otherwise).\n"]
