@@ -174,3 +174,23 @@ def test_replicate_runs_resumes_and_the_report_judges_it(tmp_path, capsys, monke
     assert entries[0]["replicated"] == {"seeds": "supported", "corpus": None}
     assert entries[1]["sanity"] and entries[1]["replicated"]["seeds"] is None
     assert "held-out seeds" in (results / "rep" / "README.md").read_text()
+
+
+def test_an_untuned_experiment_of_a_tuned_grid_is_replicated_too():
+    """Its variants have no chosen value (NaN in the sweep): every run of them is read,
+    whatever its config's value of the tuned key."""
+    import types
+
+    from ablations.grid.replication_spec import RunView, reads
+
+    def view(experiment, lr, variant):
+        run = types.SimpleNamespace(experiment=experiment, bundle=None, seed=1000, axes={},
+                                    config={"train": {"lr": lr}})
+        v = RunView(run)
+        v.variant = variant
+        return v
+    chosen = {"probe: a": {"train.lr": float("nan")}, "text: b": {"train.lr": 0.01}}
+    check = {"claim": "c", "metric": "val_acc", "select": {"seed": 1000}, "above": 0.5}
+    assert reads(check, view("probe", 0.003, "probe: a"), chosen)
+    assert reads(check, view("text", 0.01, "text: b"), chosen)
+    assert not reads(check, view("text", 0.003, "text: b"), chosen)

@@ -22,7 +22,7 @@ from transformer.validation import ConfigError, check_known, same_value
 
 from ..report.kinds import check_kind
 from ..report.table import get_path
-from ..selector import MISSING, matches
+from ..selector import MISSING, matches, present
 from ..tasks import TASKS
 from .spec import GridSpec, as_task
 
@@ -120,7 +120,8 @@ def reads(check: dict, view: RunView, chosen: dict | None) -> bool:
         return False
     if chosen is not None:
         pick = chosen.get(view.variant)
-        if pick is None or not all(same_value(view.get(k, MISSING), v)
+        # a key with no chosen value: the variant's experiment does not sweep it
+        if pick is None or not all(not present(v) or same_value(view.get(k, MISSING), v)
                                    for k, v in pick.items()):
             return False
     sels = [check[k] for k in kind.selectors if check.get(k)]
