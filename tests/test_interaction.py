@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ablations.cli import main as cli
+from ablations.grid.replication_spec import reads
 from ablations.report import table, verdicts
 from ablations.report.kinds import CHECKS, check_entry, loaded
 from ablations.report.stats import describe, holm
@@ -137,6 +138,14 @@ def test_the_interaction_is_one_of_the_holm_family(tmp_path):
                                                                   judged[:2]]))
     assert max(v["p_holm"] / v["p"] for v in judged[:2]) == pytest.approx(2)   # 2 verdicts
     assert judged[2]["p_holm"] is None                                          # sanity
+
+
+def test_a_replication_needs_only_the_four_cells():
+    cell = lambda pl, w: {"model.norm_placement": pl, "train.warmup": w}
+    assert all(reads(CHECK, cell(pl, w), None) for pl in ("post", "pre") for w in (0, 50))
+    # sandwich has warmup 0 and 50 too, but is neither more_in nor than_in
+    assert not any(reads(CHECK, cell("sandwich", w), None) for w in (0, 50))
+    assert not reads({**CHECK, "where": {"train.warmup": 50}}, cell("post", 0), None)
 
 
 # ------------------------------------------------------------------- validation

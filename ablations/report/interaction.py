@@ -82,8 +82,8 @@ def _effect_text(name: str, d: Diff) -> str:
                  "tuned value, sign-flipped when lower is better, must clear min_effect "
                  "(paired by seed where the seeds match, Welch otherwise)",
                  required=("more_in", "than_in", "compare", "against"),
-                 optional=("min_effect",), marks=SETTING,
-                 selectors=CHANGE + SETTING, numbers=("min_effect",), directed=True,
+                 optional=("min_effect",), marks=SETTING, selectors=CHANGE + SETTING,
+                 factors=(CHANGE, SETTING), numbers=("min_effect",), directed=True,
                  validate=_validate)
 def _interaction(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = better_of(check), float(check.get("min_effect", 0.0))

@@ -42,6 +42,8 @@ class Kind:
     directed: bool = False                  # checks: needs to know which way is better
     whole: bool = False                     # checks: reads every run `where` leaves, not only
     #                                         its selectors' (best: every other group)
+    factors: tuple[tuple[str, ...], ...] = ()  # checks: a run is read when it matches a
+    #                                         selector of each group (default: any one)
     choices: tuple[tuple[str, tuple], ...] = ()  # keys whose value is one of these
     ladder: bool = False                    # reads a ladder's sizes (grid/ladder.py)
     validate: Callable | None = field(default=None, compare=False, repr=False)
