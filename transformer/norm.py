@@ -101,12 +101,31 @@ class SandwichNorm(Placement):
 
 @PLACEMENT.register("none")
 class NoResidual(Placement):
-    """f(x): neither residual nor norm, the residual-connection ablation."""
+    """f(x): neither residual nor norm, the residual-connection ablation (it removes
+    both at once; `norm_only` removes the residual alone)."""
 
     ignores = ("norm",)
 
     def forward(self, x: torch.Tensor, sublayer: Sublayer) -> torch.Tensor:
         return self.dropout(sublayer(x))
+
+
+@PLACEMENT.register("norm_only")
+class NormNoResidual(Placement):
+    """LN(f(x)): the norm without the residual, i.e. Post-LN with its residual add
+    removed. It isolates the residual connection: against `post` only the "x +" is
+    gone, and every sublayer still reads a normalised input, so a failure is the missing
+    shortcut, not an unnormalised stream (which is what `none` confounds it with). Without
+    a residual, "pre" and "post" order are the same chain (..., f, LN, f, LN, ...) up to
+    one norm at either end, so this is also Pre-LN without its residual. The residual
+    without the norm is `pre` (or any placement) with `norm: none`."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        self.norm = make_norm(cfg)
+
+    def forward(self, x: torch.Tensor, sublayer: Sublayer) -> torch.Tensor:
+        return self.norm(self.dropout(sublayer(x)))
 
 
 def final_norm(cfg: ModelConfig) -> nn.Module:

@@ -8,7 +8,9 @@
 `ablate replicate` reruns only the cells the grid's verdicts read (every check that is
 not `sanity: true`): a run is needed when it matches a check's `where` and one of its
 selectors (`compare`, `against`, `select`, `best`; a check with none, or of a kind that
-reads every run `where` leaves (`best`), needs all of those). On a tuned grid a check
+reads every run `where` leaves (`best`), needs all of those; a kind that declares
+`factors`, the interaction, one selector of each group: compare or against, and more_in
+or than_in). On a tuned grid a check
 reads each variant at its chosen values, so the replication trains only those, chosen
 on the original results (report/tuning.py), unless `retune: true` or the check says
 `tuned: false`. A run matches as the report will see it: its resolved axis values (None
@@ -124,8 +126,13 @@ def reads(check: dict, view: RunView, chosen: dict | None) -> bool:
         if pick is None or not all(not present(v) or same_value(view.get(k, MISSING), v)
                                    for k, v in pick.items()):
             return False
-    sels = [check[k] for k in kind.selectors if check.get(k)]
-    return kind.whole or not sels or any(matches(view, s) for s in sels)
+    if kind.whole:
+        return True
+    for group in kind.factors or (kind.selectors,):
+        sels = [check[k] for k in group if check.get(k)]
+        if sels and not any(matches(view, s) for s in sels):
+            return False
+    return True
 
 
 def needed(checks: list[dict], runs: list, chosen: dict | None, retune: bool):

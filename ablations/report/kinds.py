@@ -11,8 +11,8 @@ that judge and draw them. A new kind is one decorated function::
 
 The declaration is the schema: grid validation (before anything runs), the report's
 dispatch, the keys the report reads from stored configs and `docs/design.md` all read
-it. Judges live in verdicts.py, drawers in plots.py and plot_*.py; `loaded()` imports
-them all.
+it. Judges live in verdicts.py (and trend.py, interaction.py), drawers in plots.py and
+plot_*.py; `loaded()` imports them all.
 Pure Python here, so this module costs nothing to import.
 """
 from __future__ import annotations
@@ -42,8 +42,13 @@ class Kind:
     directed: bool = False                  # checks: needs to know which way is better
     whole: bool = False                     # checks: reads every run `where` leaves, not only
     #                                         its selectors' (best: every other group)
+    factors: tuple[tuple[str, ...], ...] = ()  # checks: a run is read when it matches a
+    #                                         selector of each group (default: any one)
     choices: tuple[tuple[str, tuple], ...] = ()  # keys whose value is one of these
     ladder: bool = False                    # reads a ladder's sizes (grid/ladder.py)
+    validate: Callable | None = field(default=None, compare=False, repr=False)
+    #                                         fn(where, item): what the declarations above
+    #                                         cannot say; raises ConfigError(where.key, ...)
     fn: Callable | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -106,7 +111,7 @@ def better_of(check: dict) -> str:
     raise ConfigError("better", f"required: metric {check.get('metric')!r} does not say "
                       "whether higher or lower is better; valid: higher, lower")
 _MODULES = ("verdicts", "plots", "plot_lines", "plot_sweeps", "plot_effects", "trend",
-            "plot_ladder")
+            "plot_ladder", "interaction")
 
 
 def references(where: str, plot: dict) -> list[tuple[float, str]]:
@@ -224,6 +229,8 @@ def check_entry(where: str, item: dict, kinds: Kinds) -> Kind:
                 raise ConfigError(f"{where}.{key}", f"expected one of {', '.join(valid)}"
                                   f"{' (or a list of them)' if isinstance(wanted, list) else ''}"
                                   f", got {value!r}")
+    if kind.validate is not None:
+        kind.validate(where, item)
     return kind
 
 

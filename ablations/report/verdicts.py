@@ -28,6 +28,8 @@ kind `best` — `best: SEL`, `better`, optional `min_effect`: runs are grouped b
   other group.
 kind `ladder` — `across: size`, `compare`, `against`, `expect`: the trend of the effect
   over a ladder's sizes (report/trend.py has the fit and the rule).
+kind `interaction` — `compare`, `against`, `more_in: SEL`, `than_in: SEL`: compare −
+  against within more_in minus the same within than_in (report/interaction.py).
 kind `trend` — `along: [NAME, ...]` (evaluation names), `better`, optional `select`
   and `min_effect`: metric@NAME should get better from each NAME to the next (e.g.
   distinct_2 rising with temperature); every consecutive pair is judged as a compare.
@@ -152,7 +154,7 @@ def part_p(d: Diff, better: str, min_eff: float = 0.0) -> float:
     return p_beyond(d.diff if better == "higher" else -d.diff, se, d.df, min_eff)
 
 
-def _side(runs: pd.DataFrame, sel: dict, metric: str) -> pd.Series:
+def side(runs: pd.DataFrame, sel: dict, metric: str) -> pd.Series:
     sub = runs[select(runs, sel)]
     if sub.empty:
         raise LookupError(f"no finished runs match {describe_selector(sel)}")
@@ -173,22 +175,22 @@ def _better(check: dict) -> str:
                  directed=True)
 def _compare(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
-    against = _side(runs, check["against"], metric)
+    against = side(runs, check["against"], metric)
     b_name = describe_selector(check["against"])
     parts = [check["compare"]]
     if check.get("each"):
         parts = _split(runs, check["compare"])
     verdicts, texts, ps = [], [], []
     for sel in parts:
-        d = difference(_side(runs, sel, metric), against)
-        texts.append(_judged(d, better, min_eff, verdicts, ps,
-                             diff_text(describe_selector(sel), b_name, d, better),
-                             arrow=len(parts) > 1))
+        d = difference(side(runs, sel, metric), against)
+        texts.append(judged(d, better, min_eff, verdicts, ps,
+                            diff_text(describe_selector(sel), b_name, d, better),
+                            arrow=len(parts) > 1))
     return combine(verdicts), _join(texts, min_eff), ps
 
 
-def _judged(d: Diff, better: str, min_eff: float, verdicts: list[str], ps: list[float],
-            text: str, arrow: bool = True) -> str:
+def judged(d: Diff, better: str, min_eff: float, verdicts: list[str], ps: list[float],
+           text: str, arrow: bool = True) -> str:
     """Judge one comparison into `verdicts` (its p value into `ps`); its evidence text,
     with the verdict and, when inconclusive, how many seeds would settle it."""
     verdicts.append(judge(d, better, min_eff))
@@ -213,7 +215,7 @@ def _split(runs: pd.DataFrame, sel: dict) -> list[dict]:
                  numbers=("below", "above"))
 def _threshold(check: dict, runs: pd.DataFrame, metric: str):
     sel = check.get("select") or {}
-    s = describe(_side(runs, sel, metric))
+    s = describe(side(runs, sel, metric))
     bounds = [(op, float(check[op])) for op in ("below", "above") if op in check]
     if not bounds:
         raise ValueError("a threshold check needs below: X or above: X")
@@ -242,7 +244,7 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
 def _best(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sel = check["best"]
-    chosen = _side(runs, sel, metric)
+    chosen = side(runs, sel, metric)
     keys = list(sel)
     present = runs.dropna(subset=keys)
     others = [dict(zip(keys, c)) for c in present[keys].astype(object).drop_duplicates()
@@ -252,11 +254,11 @@ def _best(check: dict, runs: pd.DataFrame, metric: str):
         raise LookupError(f"nothing to compare {describe_selector(sel)} with")
     verdicts, texts, ps = [], [], []
     for other in others:
-        d = difference(chosen, _side(runs, other, metric))
-        texts.append(_judged(d, better, min_eff, verdicts, ps,
-                             f"vs {side_text(describe_selector(other), d.b)}: difference "
-                             f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
-                             f"({'paired' if d.paired else 'Welch'})"))
+        d = difference(chosen, side(runs, other, metric))
+        texts.append(judged(d, better, min_eff, verdicts, ps,
+                            f"vs {side_text(describe_selector(other), d.b)}: difference "
+                            f"{d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, {fmt(d.ci_high)}] "
+                            f"({'paired' if d.paired else 'Welch'})"))
     head = f"{side_text(describe_selector(sel), describe(chosen))}; {better} is better; "
     return combine(verdicts), head + _join(texts, min_eff), ps
 
@@ -278,10 +280,10 @@ def _trend(check: dict, runs: pd.DataFrame, metric: str):
     verdicts, texts, ps = [], [], []
     for a, b in zip(cols, cols[1:]):
         d = difference(per_seed(sub, b), per_seed(sub, a))
-        texts.append(_judged(d, better, min_eff, verdicts, ps,
-                             f"{a.split('@', 1)[1]} {fmt(d.b.mean)} -> {b.split('@', 1)[1]} "
-                             f"{fmt(d.a.mean)}: {d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, "
-                             f"{fmt(d.ci_high)}]"))
+        texts.append(judged(d, better, min_eff, verdicts, ps,
+                            f"{a.split('@', 1)[1]} {fmt(d.b.mean)} -> {b.split('@', 1)[1]} "
+                            f"{fmt(d.a.mean)}: {d.diff:+.4g}, 95% CI [{fmt(d.ci_low)}, "
+                            f"{fmt(d.ci_high)}]"))
     head = f"{better} is better along {', '.join(map(str, check['along']))} (paired by seed); "
     return combine(verdicts), head + _join(texts, min_eff), ps
 
