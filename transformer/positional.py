@@ -74,14 +74,16 @@ class IntegerPE(PositionalEncoding):
 
 
 def sinusoidal_table(n_positions: int, d_model: int,
-                     positions: torch.Tensor | None = None) -> torch.Tensor:
-    """The 2017 paper's encoding: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...)."""
+                     positions: torch.Tensor | None = None,
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The 2017 paper's encoding: PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(...).
+    (float64 for a figure: float32 sin differs in the last bits between CPUs.)"""
     if positions is None:
         positions = torch.arange(n_positions)
-    inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32)
+    inv_freq = torch.exp(torch.arange(0, d_model, 2, dtype=dtype)
                          * (-math.log(10000.0) / d_model))
-    angles = positions.float()[:, None] * inv_freq                      # (T, D/2)
-    table = torch.zeros(len(positions), d_model)
+    angles = positions.to(dtype)[:, None] * inv_freq                    # (T, D/2)
+    table = torch.zeros(len(positions), d_model, dtype=dtype)
     table[:, 0::2] = torch.sin(angles)
     table[:, 1::2] = torch.cos(angles[:, : d_model // 2])
     return table

@@ -29,7 +29,7 @@ from .plot_data import settle, write_figure
 
 def sinusoidal_figure(out: Path, n_positions: int = 128, d_model: int = 128) -> str:
     from transformer.positional import sinusoidal_table
-    pe = settle(sinusoidal_table(n_positions, d_model))
+    pe = settle(sinusoidal_table(n_positions, d_model, dtype=torch.float64))
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     im = a.imshow(pe, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     fig.colorbar(im, ax=a, label="encoding value")

@@ -53,7 +53,8 @@ def load_lm(rdir: Path, cfg: dict, cache_dir: Path | None = None):
         ids = [stoi[c] for c in SENTENCE]
     else:
         ids = corpus.decoder.encode(SENTENCE).ids
-    return model.eval(), ids, [corpus.decode([i]) for i in ids], corpus.decode
+    # float64: the figures' numbers then do not move with a CPU's float32 rounding
+    return model.double().eval(), ids, [corpus.decode([i]) for i in ids], corpus.decode
 
 
 def attention_figures(out: Path, model, ids, toks, run: str) -> list[str]:
