@@ -83,6 +83,8 @@ def test_a_ladder_multiplies_cells_by_size_and_derives_steps(tmp_path):
         assert n == round(sum(counts) / len(counts))            # the mean over its cells
         want = max(40, math.ceil(2 * n / tokens_per_step(here[0].config)))
         assert {r.config["train"]["steps"] for r in here} == {want}
+        # the default warmup (50) is capped at a third of a short run's steps
+        assert {r.config["train"]["warmup"] for r in here} == {min(50, want // 3)}
         assert tokens_per_step(here[0].config) == 8 * 32
         assert here[0].manifest_entry()["size"] == size
     assert lad[-1].config["model"]["n_layers"] == 2 and lad[0].config["model"]["d_model"] == 16
@@ -109,6 +111,7 @@ def test_a_scale_replaces_the_ladder_and_the_dry_run_lists_every_size(tmp_path, 
     smoke = [r for r in grids.expand(grids.load(path), scale="smoke") if r.size]
     assert {r.size for r in smoke} == {"a", "b", "c"}
     assert {r.config["train"]["steps"] for r in smoke} == {3}
+    assert {r.config["train"]["warmup"] for r in smoke} == {1}
     assert {r.config["model"]["d_model"] for r in smoke} == {8, 16, 24}
     code = cli(["run", str(path), "--dry-run", "--results", str(tmp_path / "r")])
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ from transformer.validation import ConfigError
 
 from ..config import nest, resolve, run_id
 from ..selector import matches as selector_matches
-from .ladder import nonembedding_params, steps_for
+from .ladder import budget, nonembedding_params
 from .spec import Experiment, GridError, GridSpec
 
 
@@ -126,8 +126,8 @@ def expand(grid: GridSpec, *, scale: str | None = None,
                 if cell.size is not None:
                     n = _size_params(exp, cell.size, every, overrides, tail, widths,
                                      cache_dir, size_params)
-                    steps = steps_for(exp.ladder, n, resolve(layers, cache_dir))
-                    layers.insert(len(layers) - 2, {"train": {"steps": steps}})
+                    train = budget(exp.ladder, n, resolve(layers, cache_dir))
+                    layers.insert(len(layers) - 2, {"train": train})
                 resolved = resolve(layers + [{"train": {"seed": seed}}], cache_dir)
             except ConfigError as e:
                 raise GridError(grid.path, f"{cell.describe()}: {e}") from None

@@ -16,13 +16,15 @@ rule, the same at every size (Kaplan et al. 2020; Chinchilla's fixed tokens per
 parameter): N_s is the mean non-embedding parameter count over the experiment's cells at
 size s (token and positional embeddings and the output projection left out: they scale
 with the vocabulary and the context, not the model), every cell of that size trains on
-T_s = tokens_per_param x N_s tokens, and a cell's train.steps is
-max(min_steps, ceil(T_s / tokens per step)), tokens per step = batch_size x the
-positions its task feeds per sequence. One N_s per size keeps the variants of a size on
-one budget: a variant with fewer parameters (no FFN) is not also given less data.
-A scale's `ladder:` replaces the ladder of every experiment that has one (`gpu` carries
-the ladder upward; `smoke` makes it tiny); its sizes are written after the scale's other
-settings, so a scale cannot collapse them into one model.
+T_s = tokens_per_param x N_s tokens, and a cell's train.steps is max(min_steps, ceil(T_s
+/ tokens per step)), tokens per step = batch_size x the positions its task feeds per
+sequence, and its warmup is at most a third of those steps (so that the short runs at
+the bottom of a ladder reach their peak learning rate; it binds only where the budget is
+shorter than three warmups). One N_s per size keeps the variants of a size on one
+budget: a variant with fewer parameters (no FFN) is not also given less data. A scale's
+`ladder:` replaces the ladder of every experiment that has one (`gpu` carries the ladder
+upward; `smoke` makes it tiny); its sizes are written after the scale's other settings,
+so a scale cannot collapse them into one model.
 """
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ import re
 
 from transformer.validation import ConfigError
 
-__all__ = ["check_ladder", "nonembedding_params", "steps_for", "tokens_per_step",
-           "size_table", "KEYS"]
+__all__ = ["check_ladder", "nonembedding_params", "budget", "steps_for",
+           "tokens_per_step", "size_table", "KEYS"]
 
 KEYS = ("sizes", "tokens_per_param", "min_steps")
 MIN_SIZES = 3
@@ -108,6 +110,15 @@ def steps_for(ladder: dict, size_params: float, config: dict) -> int:
     """The budget rule: max(min_steps, ceil(tokens_per_param x N_s / tokens per step))."""
     budget = float(ladder["tokens_per_param"]) * size_params
     return max(int(ladder.get("min_steps", 1)), math.ceil(budget / tokens_per_step(config)))
+
+
+def budget(ladder: dict, size_params: float, config: dict) -> dict:
+    """The train settings a size's budget sets on a cell: its steps, and its warmup
+    capped at a third of them (a warmup as long as the run would never reach the peak
+    rate the tuner chose)."""
+    steps = steps_for(ladder, size_params, config)
+    warmup = config["train"].get("warmup", 0)
+    return {"steps": steps, **({"warmup": steps // 3} if warmup > steps // 3 else {})}
 
 
 def size_table(runs, seconds: dict[str, float]) -> list[tuple]:
