@@ -98,16 +98,36 @@ class Workers:
     def get(self, slot: int, run):
         if not self.enabled or not forkable(run):
             return None
+        if not self.alive:            # first use: every slot's worker imports at once
+            self.start_all()
         worker = self.alive.get(slot)
         if worker is None or not worker.alive():
-            from .worker import Worker
-            try:
-                worker = Worker(child_env(self.slots.envs[slot], self.plugins),
-                                preexec=die_with_parent)
-            except (OSError, RuntimeError):           # fall back to a fresh process
-                return None
-            self.alive[slot] = worker
+            worker = self._start(slot)
+        if worker is None:
+            return None                               # fall back to a fresh process
+        try:
+            worker.wait_ready()
+        except RuntimeError:
+            self.alive.pop(slot, None)
+            return None
         return worker
+
+    def start_all(self) -> None:
+        """Start every slot's worker without waiting: they import torch and Lightning
+        side by side (and beside the runner, when it calls this before expanding)."""
+        if self.enabled:
+            for slot in range(len(self.slots.envs)):
+                if slot not in self.alive:
+                    self._start(slot)
+
+    def _start(self, slot: int):
+        from .worker import Worker
+        try:
+            self.alive[slot] = Worker(child_env(self.slots.envs[slot], self.plugins),
+                                      preexec=die_with_parent, wait=False)
+        except OSError:
+            self.alive.pop(slot, None)
+        return self.alive.get(slot)
 
     def close(self) -> None:
         for worker in self.alive.values():

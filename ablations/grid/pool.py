@@ -100,13 +100,15 @@ def slurm_slots(gpus: int, cpus: int | None, runs) -> Slots:
 
 # ------------------------------------------------------------------- the pool
 def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
-             poll: float = 0.1, persistent: bool = True) -> dict[str, tuple[str, str]]:
+             poll: float = 0.1, persistent: bool = True,
+             workers: Workers | None = None) -> dict[str, tuple[str, str]]:
     """Run every (run, run_dir) with at most one child per slot; results go to disk.
     Returns run id -> (status, reason) of the runs whose outcome the disk does not show:
-    interrupted, or failed in a folder that could not be written."""
+    interrupted, or failed in a folder that could not be written. `workers`: the slots'
+    workers when the caller started them early (Workers.start_all)."""
     queue = collections.deque(pending)
     active: dict[int, tuple] = {}
-    workers = Workers(slots, plugins, persistent)
+    workers = workers or Workers(slots, plugins, persistent)
     notes: dict[str, tuple[str, str]] = {}
     with GridProgress(grid, len(pending)) as progress:
         try:

@@ -28,7 +28,8 @@ from .load import load
 from .children import child_env
 from .pool import GPU_LAYER, cpu_count, make_slots, parse_gpus, run_pool
 from .replication_spec import check_corpus, needed, on_corpus, text_experiments
-from .runner import dry_run, prepare, summarize
+from .dry_run import dry_run
+from .runner import prepare, summarize
 from .spec import GridError
 from ..plugins import add_plugin_option
 

@@ -24,11 +24,11 @@ from .expand import expand
 from ..config import add_set_option, parse_sets
 from .. import plugins
 from . import limits
-from .budget import run_params
 from .load import load
 from .spec import GridError
-from .children import child_env
-from .pool import (GPU_LAYER, cpu_count, make_slots, one_line, parse_gpus,
+from .children import Workers, child_env
+from .dry_run import dry_run
+from .pool import (GPU_LAYER, make_slots, one_line, parse_gpus,
                    record_unwritable, run_pool, slurm_slots)
 
 
@@ -86,6 +86,15 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
+    warm: list = []                  # slot workers started before the grid expands
+    try:
+        return _run(args, warm)
+    finally:
+        for workers in warm:
+            workers.close()
+
+
+def _run(args, warm: list) -> int:
     path = Path(args.grid)
     results = args.results or Path(f"results-{args.scale}" if args.scale else "results")
     try:
@@ -99,6 +108,13 @@ def main(args) -> int:
             slurm.check(args.submitit_cluster)
         on_gpu = bool(gpus) if args.executor == "local" else args.gpus_per_task > 0
         grid = load(path, args.plugin)
+        workers = args.workers
+        if grid.workers:                         # e.g. a timing grid: runs must not share
+            workers = min(workers or grid.workers, grid.workers)
+        if args.executor == "local" and not (gpus or args.dry_run or args.fresh_processes):
+            warm.append(Workers(make_slots([], workers, []),
+                                plugins.names(grid.plugins + args.plugin)))
+            warm[0].start_all()                  # they import torch while we expand
         runs = expand(grid, scale=args.scale, sets=sets, seeds=seeds,
                       extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
         schedule.check_runs(grid.evaluate, runs, store.cache_dir(results),
@@ -106,9 +122,6 @@ def main(args) -> int:
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
         else:
-            workers = args.workers
-            if grid.workers:                     # e.g. a timing grid: runs must not share
-                workers = min(workers or grid.workers, grid.workers)
             slots = make_slots(gpus, workers, runs)
         if not args.dry_run and args.executor == "local":
             limits.check(runs, on_gpu, args.ignore_memory)
@@ -137,7 +150,8 @@ def main(args) -> int:
             return 0
     else:
         notes.update(run_pool(pending, grid.name, slots, modules,
-                              persistent=not args.fresh_processes))
+                              persistent=not args.fresh_processes,
+                              workers=warm[0] if warm else None))
     # post-hoc evaluations that finished runs lack (posthoc/spec.py); never retrains
     failed_evals = schedule.run_missing(grid.evaluate, runs, results, grid.name,
                                         [child_env(env, modules) for env in slots.envs])
@@ -210,72 +224,6 @@ def summarize(name: str, runs, results: Path, notes: dict | None = None) -> int:
               file=sys.stderr)
     return 1 if any(counts.get(s) for s in ("failed", store.DAMAGED, "interrupted",
                                              "pending")) else 0
-
-
-def dry_run(name: str, runs, results: Path, matched: list[str] = (),
-            scale: str | None = None, workers: int = 1, estimator=None) -> int:
-    """Print every run with its parameter count (and the widths `match` solved) and a
-    time estimate that says how it was made (estimate.py, or the `estimator` given);
-    train nothing, write nothing."""
-    from .estimate import Estimator, device_of, fmt_seconds
-    counts: dict[str, int] = {}
-    cache = store.cache_dir(results)
-    estimator = estimator or Estimator(store.grid_dir(results, name), cache if cache.exists()
-                                       else None, max(1, cpu_count() // max(1, workers)))
-    rows, total, todo_s, seconds = [], 0.0, 0.0, {}
-    for run in runs:
-        params = run_params(run, counts)
-        status = store.status_of(store.run_dir(results, name, run.run_id))[0]
-        widths = [str(run.config["model"].get(f.split(".", 1)[1], "")) for f in matched]
-        device = device_of(run.config, scale)
-        secs, how = estimator.seconds(run, params, device, status)
-        seconds[run.run_id] = secs
-        total += secs
-        todo_s += secs if status == "pending" else 0.0
-        rows.append((run.run_id, str(run.seed), run.label, *widths, f"{params:,}",
-                     f"{fmt_seconds(secs)} {device} {how}", status))
-    head = ("run_id", "seed", "variant", *[f.split(".", 1)[1] for f in matched], "params",
-            "est. time", "status")
-    right = {1, len(head) - 3, len(head) - 2} | {3 + i for i in range(len(matched))}
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    for row in [head] + rows:
-        print("  ".join(c.rjust(w) if i in right else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-    todo = sum(r[-1] == "pending" for r in rows)
-    print(f"{name}: {len(runs)} runs ({todo} to train), {len(counts)} distinct models "
-          f"-> {store.grid_dir(results, name)} (dry run: nothing written)")
-    print(f"{name}: estimated {fmt_seconds(total)} of run time in all, "
-          f"{fmt_seconds(todo_s / max(1, workers))} left with {workers} worker(s) "
-          f"(from {estimator.describe()}; see ablations/grid/estimate.py)")
-    print_ladder(runs, seconds, workers)
-    return 0
-
-
-def print_ladder(runs, seconds: dict, workers: int) -> None:
-    """Each ladder size: its non-embedding parameters N, the steps and tokens the budget
-    rule gave its runs, and their estimated time (ladder.py has the rule)."""
-    from .estimate import fmt_seconds
-    from .ladder import size_table
-    rows = size_table(runs, seconds)
-    if not rows:
-        return
-    head = ("experiment", "size", "N (non-emb.)", "steps", "tokens", "tokens/N", "runs",
-            "est. time")
-    rows = [(*r[:-1], fmt_seconds(r[-1])) for r in rows]
-    if not any(r[0] for r in rows):                 # no experiments: no column for them
-        head, rows = head[1:], [r[1:] for r in rows]
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-    print("\nladder: steps = max(min_steps, ceil(tokens_per_param x N / tokens per step)), "
-          "N the mean non-embedding parameters of the size's cells")
-    for row in [head] + rows:
-        print("  ".join(c.rjust(w) if i >= len(head) - 6 else c.ljust(w)
-                        for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-    by_exp: dict[str, float] = {}
-    for r in size_table(runs, seconds):
-        by_exp[r[0]] = by_exp.get(r[0], 0.0) + r[-1]
-    for exp, secs in by_exp.items():
-        print(f"ladder{' ' + exp if exp else ''}: estimated {fmt_seconds(secs)} of run time, "
-              f"{fmt_seconds(secs / max(1, workers))} with {workers} worker(s)")
 
 
 def parse_seeds(text: str) -> list[int]:

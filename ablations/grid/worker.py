@@ -14,7 +14,9 @@ from pathlib import Path
 class Worker:
     """One slot's worker process, as the pool sees it."""
 
-    def __init__(self, env: dict, preexec=None):
+    def __init__(self, env: dict, preexec=None, wait: bool = True):
+        """Start the worker; with wait=False return at once (several slots' workers then
+        import torch side by side) and let the first start() wait for it."""
         import subprocess
         self.proc = subprocess.Popen([sys.executable, "-m", "ablations", "_worker"], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -24,15 +26,25 @@ class Worker:
         self.buffer = b""
         self.exited: dict[int, int] = {}
         self.lost: set[int] = set()              # runs that died with their worker
+        self.ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Block until the worker has imported everything; RuntimeError if it died."""
+        if self.ready:
+            return
         if self._line(wait=True) != "ready":
             self.close()
             raise RuntimeError("the slot worker did not start (exit status "
                                f"{self.proc.poll()})")
+        self.ready = True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def start(self, run_dir: Path) -> "WorkerRun":
+        self.wait_ready()
         self.proc.stdin.write(f"{run_dir}\n".encode())
         self.proc.stdin.flush()
         while True:
@@ -84,6 +96,8 @@ class Worker:
 
     def close(self) -> None:
         import contextlib
+        if not self.ready:                   # started for a slot that never needed it
+            self.proc.kill()
         with contextlib.suppress(OSError, ValueError):
             self.proc.stdin.close()
         try:
