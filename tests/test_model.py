@@ -322,6 +322,26 @@ def test_sampling_filters():
     assert set(draws.flatten().tolist()) == {0, 1}
 
 
+@pytest.mark.parametrize("arch", ["encoder", "decoder", "lstm"])
+def test_mean_readout_gives_every_position_the_sequence_mean(arch):
+    token, _ = make(tiny(arch=arch))
+    mean, _ = make(tiny(arch=arch, readout="mean"))
+    x = torch.randint(V, (2, T))
+    h = token.hidden(x)
+    assert torch.allclose(mean.hidden(x), h.mean(1, keepdim=True).expand_as(h), atol=1e-6)
+    assert token.state_dict().keys() == mean.state_dict().keys()   # no parameters of its own
+    with pytest.raises(ValueError, match="does not generate"):
+        mean.generate(x[:, :3], 2)
+
+
+def test_mean_readout_makes_bidirectional_alibi_blind_to_direction():
+    x = torch.randint(V, (2, T))
+    alibi, _ = make(tiny(arch="encoder", pos="alibi", readout="mean"))
+    assert torch.allclose(alibi(x), alibi(x.flip(1)), atol=1e-5)      # |i - j| is symmetric
+    rope, _ = make(tiny(arch="encoder", pos="rope", readout="mean"))
+    assert (rope(x) - rope(x.flip(1))).abs().max() > 1e-3             # a rotation's sign is not
+
+
 VARIANTS = [(k, n) for k, reg in registries.items() if k != "arch" for n in reg.names()]
 
 

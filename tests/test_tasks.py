@@ -139,6 +139,31 @@ def test_order_bag_of_words_is_uninformative():
     assert 0.4 < (b["target"][:, 0] == 4).float().mean() < 0.6
 
 
+def test_neighbor_label_is_the_entity_right_of_the_marker():
+    t = task("neighbor", "encoder", length=9, n_fillers=5, n_entities=3)
+    b = t.train_batch(0, 256, "cpu")
+    marker = t.vocab_size - 1
+    assert ((b["target"] != IGNORE).sum(1) == 1).all() and (b["target"][:, 0] != IGNORE).all()
+    for row, label in zip(b["input"].tolist(), b["target"][:, 0].tolist()):
+        at = row.index(marker)
+        assert row.count(marker) == 1 and 0 < at < len(row) - 1
+        assert label == row[at + 1] != row[at - 1]
+        assert [x for x in row if 5 <= x < marker] == [row[at - 1], row[at + 1]]
+    # a sentence's reverse is a sample too: the marker's place is symmetric
+    places = torch.tensor([r.index(marker) for r in b["input"].tolist()])
+    assert places.min() == 1 and places.max() == 7
+
+
+def test_a_task_names_the_readout_its_targets_assume():
+    assert resolve([{"task": {"name": "neighbor"}}])["model"]["readout"] == "mean"
+    with pytest.raises(ConfigError, match="model.readout: task 'neighbor' .* mean, got 'token'"):
+        resolve([{"task": {"name": "neighbor"}, "model": {"readout": "token"}}])
+    with pytest.raises(ConfigError, match="model.readout: task 'lm' .* token, got 'mean'"):
+        resolve([{"task": {"name": "lm"}, "model": {"readout": "mean"}}])
+    # the default readout is left out of the resolved config: no run id moved
+    assert "readout" not in resolve([{"task": {"name": "order"}}])["model"]
+
+
 @pytest.mark.parametrize("reorder", ["none", "reverse", "chunks", "verb_final"])
 def test_translate_mapping_and_order(reorder):
     p = dict(length=6, n_words=8, chunk_len=2, reorder=reorder)
@@ -265,6 +290,13 @@ def test_order_needs_positions():
     assert train("order", "encoder", 150, params) > 0.9
     # without positions an encoder is a bag of words: exactly at chance
     assert train("order", "encoder", 150, params, {"pos": "none"}) < 0.6
+
+
+def test_neighbor_needs_the_sign_of_an_offset():
+    params = {"length": 8}
+    assert train("neighbor", "encoder", 150, params, {"pos": "rope"}) > 0.9
+    # distances only (bidirectional ALiBi) under a mean readout: exactly at chance
+    assert train("neighbor", "encoder", 150, params, {"pos": "alibi"}) < 0.6
 
 
 def test_recall_is_learned():

@@ -39,6 +39,7 @@ class ModelConfig:
     embed_init_std: float = 0.02     # token embedding init; tiny recall tasks want ~1.0
     bias: bool = True                # biases in linear layers and norms (torch default)
     t5_max_distance: int = 128       # t5: last bucket from here on; 0: the training length
+    readout: str = "token"           # what the head reads: token (each position) or mean
 
     def __post_init__(self) -> None:
         check_fields(self, strings=False)      # the API takes 128, never "128"
@@ -86,7 +87,7 @@ class ModelConfig:
     # Optional fields added after results were committed: left out of `to_dict` while
     # unset (or at the value every earlier run had), so that adding them changed no run id.
     UNSET_OMITTED = ("d_head",)
-    OMITTED_AT = {"t5_max_distance": 128, "prefix_len": 0}
+    OMITTED_AT = {"t5_max_distance": 128, "prefix_len": 0, "readout": "token"}
 
     @property
     def t5_distance(self) -> int:

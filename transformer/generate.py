@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from .registry import READOUT
+
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None) -> torch.Tensor:
@@ -48,6 +50,9 @@ class Generation:
                  use_cache: bool = True, src: torch.Tensor | None = None,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """prompt (B, T0) -> (B, T0 + max_new_tokens): the prompt followed by new tokens."""
+        if not READOUT.info(self.cfg.readout)["generates"]:
+            raise ValueError(f"readout={self.cfg.readout!r} reads the whole sequence: a "
+                             "model with it classifies, it does not generate")
         was_training = self.training
         self.eval()
         B, T0 = prompt.shape

@@ -17,7 +17,7 @@ from .ffn import FFN
 from .generate import Generation
 from .loss import linear_cross_entropy
 from .norm import PLACEMENT, final_norm
-from .registry import ARCH, POSITIONAL
+from .registry import ARCH, POSITIONAL, READOUT
 
 if TYPE_CHECKING:
     from .config import ModelConfig
@@ -108,6 +108,7 @@ class SequenceModel(Generation, nn.Module):
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.head.weight = self.embed.weight
+        self.readout = READOUT.get(cfg.readout)(cfg)     # what the head reads (readout.py)
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """A task's batch dict -> the positional arguments of forward, hidden and loss."""
@@ -150,7 +151,7 @@ class TransformerLM(SequenceModel):
 
     def hidden(self, tokens: torch.Tensor, start: int = 0,
                caches: Caches | None = None) -> torch.Tensor:     # (B, T) -> (B, T, D)
-        return self.stack(self.embed(tokens), start, caches=caches)
+        return self.readout(self.stack(self.embed(tokens), start, caches=caches))
 
     def blocks(self) -> list[nn.Module]:
         return list(self.stack.blocks)
@@ -208,7 +209,7 @@ class EncoderDecoder(SequenceModel):
                caches: Caches | None = None,
                memory: torch.Tensor | None = None) -> torch.Tensor:   # -> (B, T, D)
         memory = self.encode(src) if memory is None else memory
-        return self.decoder(self.embed(tgt), start, memory, caches)
+        return self.readout(self.decoder(self.embed(tgt), start, memory, caches))
 
     def blocks(self) -> list[nn.Module]:
         return [*self.encoder.blocks, *self.decoder.blocks]

@@ -33,7 +33,7 @@ class RecurrentLM(SequenceModel):
         return self.head(self.hidden(tokens, state))
 
     def hidden(self, tokens: torch.Tensor, state: Any = None) -> torch.Tensor:   # -> (B, T, D)
-        return self.rnn(self.embed(tokens), state)[0]
+        return self.readout(self.rnn(self.embed(tokens), state)[0])
 
     def blocks(self) -> list[nn.Module]:
         return [self.rnn]          # one fused module for all layers: one gradient norm

@@ -35,6 +35,9 @@ What each kind must do (its base class documents the details):
   norm_placement Placement (norm.py): forward(x, sublayer) -> residual stream, and
                  `final_norm` when the stack must end with a norm.
   ffn            FeedForward (ffn.py): forward(x) (B, T, D) -> (B, T, D).
+  readout        Readout (readout.py): forward(h) (B, T, D) -> (B, T, D), what the
+                 output head reads; declares generates=False when a prefix's output
+                 is not the sequence's (no incremental decoding).
   arch           SequenceModel (model.py): forward, hidden (for the fused loss),
                  blocks (per-layer diagnostics), input_keys (which batch tensors
                  forward takes), and init_state / decode / full_logits (generation).
@@ -145,7 +148,7 @@ class Registry:
         if self._declared is None:
             self._declared = {}
             if self.catalogue is not None and self.catalogue.is_file():
-                self._declared = json.loads(self.catalogue.read_text())[self.kind]
+                self._declared = json.loads(self.catalogue.read_text()).get(self.kind, {})
         return self._declared
 
     def built_in(self) -> dict[str, dict]:
@@ -167,6 +170,7 @@ ATTN_SCALE = Registry("attn_scale", CATALOGUE)
 NORM = Registry("norm", CATALOGUE)
 PLACEMENT = Registry("norm_placement", CATALOGUE)
 FFN = Registry("ffn", CATALOGUE)
+READOUT = Registry("readout", CATALOGUE, {"generates": True})
 
 # ModelConfig field name -> the registry that holds its valid values.
 registries: dict[str, Registry] = {
@@ -176,4 +180,5 @@ registries: dict[str, Registry] = {
     "norm": NORM,
     "norm_placement": PLACEMENT,
     "ffn": FFN,
+    "readout": READOUT,
 }

@@ -68,6 +68,9 @@ class Task:
     # parts of an '@L' validation set scored apart: `metrics` may return `<m>@<band>`,
     # which the run stores as val_<m>@<L>_<band> (training/scoring.py)
     bands: tuple[str, ...] = ()
+    # the model readouts its targets assume: "token" scores positions, "mean" one pooled
+    # prediction per sequence (transformer/readout.py); another is a config error
+    readouts: tuple[str, ...] = ("token",)
 
     def __init__(self, params: TaskParams, seed: int, arch: str, cache_dir: Path | None = None,
                  test_split: bool = False):
@@ -93,6 +96,10 @@ class Task:
     def check_config(cls, params: TaskParams, model) -> None:
         """Reject task/model combinations that cannot work (raise ConfigError naming
         the field), e.g. sequences longer than a bounded PE's table."""
+        if model.readout not in cls.readouts:
+            raise ConfigError("model.readout", f"task {params.name!r} scores its targets "
+                              f"through readout {' or '.join(cls.readouts)}, got "
+                              f"{model.readout!r}")
         needed = cls.max_positions(params, model.arch)
         if ("pos" not in model.ignored_fields() and POSITIONAL.info(model.pos)["bounded"]
                 and needed > model.max_len):

@@ -9,10 +9,11 @@ from transformer.registry import ARCH, Registry
 from transformer.validation import ConfigError
 
 # what a task class declares: its default arch, the arch capabilities it requires
-# (transformer/registry.py: default_causal, seq2seq, recurrent) and whether it measures
+# (transformer/registry.py: default_causal, seq2seq, recurrent), whether it measures, and
+# the model readouts its targets assume (transformer/readout.py)
 TASKS = Registry("task", Path(__file__).with_name("catalog.json"),
                  {"default_arch": "decoder", "requires": {}, "measures": False,
-                  "writes": ("loss", "acc", "exact"), "bands": ()})
+                  "writes": ("loss", "acc", "exact"), "bands": (), "readouts": ("token",)})
 
 
 def suits(requires: dict, arch: str) -> bool:

@@ -169,62 +169,6 @@ class Reverse(Copy):
     reverse = True
 
 
-# -- word order: which entity came first ----------------------------------------------
-
-@dataclasses.dataclass
-class OrderParams(TaskParams):
-    length: int = 12
-    n_fillers: int = 16
-    n_entities: int = 4
-    label_at: str = choice("auto", "first", "last")
-
-    def validate(self):
-        self.require(self.length >= 2, "length",
-                     f"two entities need length >= 2, got {self.length}")
-        self.require(self.n_fillers >= 1, "n_fillers", f"must be >= 1, got {self.n_fillers}")
-        self.require(self.n_entities >= 2, "n_entities", f"must be >= 2, got {self.n_entities}")
-
-
-@TASKS.register("order")
-class Order(Task):
-    """Fillers with two distinct entities at random positions; the label (scored at the
-    [CLS] position) is the entity that came first: "dog bit man" vs "man bit dog". Both
-    orders have the same bag of tokens, so an order-blind model sits at 0.5.
-
-    [CLS] goes first for an encoder (BERT) and last for causal archs, where it has
-    seen everything; label_at overrides that (an encoder with the causal mask and
-    [CLS] first can see nothing: the masking ablation)."""
-    Params = OrderParams
-    default_arch = "encoder"
-    requires = {"seq2seq": False}
-    model_defaults = SMALL
-    # attention is done by ~200 steps; an LSTM sits at 1/n_entities for ~800 first
-    train_defaults = {"steps": 1500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
-
-    @classmethod
-    def vocab_size_for(cls, params, cache_dir=None):
-        return params.n_fillers + params.n_entities + 1
-
-    @classmethod
-    def max_positions(cls, params, arch):
-        return params.length + 1
-
-    def make_batch(self, gen, batch_size, split):
-        p = self.params
-        seq = torch.randint(0, p.n_fillers, (batch_size, p.length), generator=gen)
-        who = p.n_fillers + distinct(gen, batch_size, p.n_entities, 2)
-        where = distinct(gen, batch_size, p.length, 2)
-        seq.scatter_(1, where, who)
-        label = torch.where(where[:, 0] < where[:, 1], who[:, 0], who[:, 1])
-        cls_col = torch.full((batch_size, 1), self.vocab_size - 1, dtype=torch.long)
-        first = p.label_at == "first" or (p.label_at == "auto"
-                                            and not ARCH.info(self.arch)["default_causal"])
-        seq = torch.cat([cls_col, seq] if first else [seq, cls_col], 1)
-        target = torch.full_like(seq, IGNORE)
-        target[:, 0 if first else -1] = label
-        return {"input": seq, "target": target}
-
-
 # -- translation: a word mapping plus reordering ----------------------------------------
 
 @dataclasses.dataclass
