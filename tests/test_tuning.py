@@ -197,3 +197,17 @@ def test_generated_test_split_is_other_draws():
     assert not val[0]["input"].equal(test[0]["input"])
     again = build_task({"name": "copy"}, 0, "decoder").val_sets(2, 8, "cpu")[""]
     assert val[0]["input"].equal(again[0]["input"])           # val is the same either way
+
+
+def test_a_scale_narrows_the_sweep_and_may_not_invent_one(tmp_path, capsys):
+    from ablations import grid as grids
+    path = tmp_path / "g.yaml"
+    path.write_text(GRID + "smoke: {tune: {train.lr: [0.01]}}\n")
+    full, smoke = grids.expand(grids.load(path)), grids.expand(grids.load(path), scale="smoke")
+    assert {r.config["train"]["lr"] for r in full} == {0.001, 0.01} and len(full) == 4
+    assert {r.config["train"]["lr"] for r in smoke} == {0.01} and len(smoke) == 2
+    assert {r.run_id for r in smoke} < {r.run_id for r in full}      # the same runs
+    path.write_text(GRID + "smoke: {tune: {train.warmup: [0, 2]}}\n")
+    assert cli(["run", str(path), "--results", str(tmp_path / "r"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "smoke.tune.train.warmup: not tuned by the grid" in err and err.count("\n") == 1

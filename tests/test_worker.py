@@ -38,10 +38,16 @@ def run_grid(tmp_path, name, *extra):
     return sorted((tmp_path / name / "tiny" / "runs").iterdir())
 
 
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """The grid trained with a fresh process per run: what every forked path must equal
+    (trained once for the module: four interpreters' start-up)."""
+    return run_grid(tmp_path_factory.mktemp("fresh"), "fresh", "--fresh-processes")
+
+
 @pytest.mark.slow
-def test_forked_runs_give_the_numbers_of_fresh_processes(tmp_path):
+def test_forked_runs_give_the_numbers_of_fresh_processes(tmp_path, fresh):
     forked = run_grid(tmp_path, "forked")
-    fresh = run_grid(tmp_path, "fresh", "--fresh-processes")
     assert [d.name for d in forked] == [d.name for d in fresh] and len(forked) == 4
     for a, b in zip(forked, fresh):
         assert (a / store.METRICS).read_bytes() == (b / store.METRICS).read_bytes()
@@ -114,11 +120,10 @@ def test_a_dead_worker_is_replaced_and_multi_device_runs_start_fresh(tmp_path):
 
 
 @pytest.mark.slow
-def test_slurm_tasks_fork_several_runs_from_one_worker(tmp_path):
+def test_slurm_tasks_fork_several_runs_from_one_worker(tmp_path, fresh):
     pytest.importorskip("submitit")
     forked = run_grid(tmp_path, "array", "--executor", "slurm", "--submitit-cluster", "local",
                       "--runs-per-task", "2", "--array-parallelism", "1", "--time", "5")
-    fresh = run_grid(tmp_path, "fresh", "--fresh-processes")
     assert len(forked) == 4
     for a, b in zip(forked, fresh):
         assert store.read_result(a)["metrics"] == store.read_result(b)["metrics"]

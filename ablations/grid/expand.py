@@ -153,12 +153,18 @@ def expand(grid: GridSpec, *, scale: str | None = None,
 
 def scaled(experiments: list[Experiment], overrides: dict) -> list[Experiment]:
     """The experiments with a scale's `ladder:` in place of their own (only where they
-    have one; an experiment's own scale entry wins over the scale's common one)."""
+    have one) and its `tune:` values in place of theirs (only for keys they tune); an
+    experiment's own scale entry wins over the scale's common one."""
     out = []
     for exp in experiments:
         own = (overrides.get("experiments") or {}).get(exp.name) or {}
         ladder = own.get("ladder") or overrides.get("ladder")
-        out.append(dataclasses.replace(exp, ladder=ladder) if exp.ladder and ladder else exp)
+        if exp.ladder and ladder:
+            exp = dataclasses.replace(exp, ladder=ladder)
+        tune = {**(overrides.get("tune") or {}), **(own.get("tune") or {})}
+        if any(k in exp.tune for k in tune):
+            exp = dataclasses.replace(exp, tune={k: tune.get(k, v) for k, v in exp.tune.items()})
+        out.append(exp)
     return out
 
 
@@ -202,8 +208,10 @@ def _size_params(exp, size, every, overrides, tail, widths, cache_dir, memo) -> 
 
 
 def settings(overrides: dict) -> dict:
-    """A scale's config layer: its sections, without `match`, `ladder` and `experiments`."""
-    return {k: v for k, v in overrides.items() if k not in ("match", "ladder", "experiments")}
+    """A scale's config layer: its sections, without `match`, `ladder`, `tune` and
+    `experiments`."""
+    return {k: v for k, v in overrides.items()
+            if k not in ("match", "ladder", "tune", "experiments")}
 
 
 def solve(match: dict, head: list, rest: list, cache_dir) -> dict:

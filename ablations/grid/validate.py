@@ -95,7 +95,8 @@ def _check_scales(grid: GridSpec, experiments: list) -> None:
         where = "smoke" if name == "smoke" and s.get("smoke") is not None else f"scales.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError("scales", f"bad scale name {name!r}")
-        _check_scale(where, overrides, experiments)
+        _check_scale(where, overrides, experiments, tuned={k for e in grid.experiments
+                                                            for k in e.tune})
     _check_scales_keep_axes(grid)
 
 
@@ -111,18 +112,30 @@ def _check_runs(s: dict) -> None:
         raise ConfigError("seeds", f"expected distinct non-negative integers, got {seeds!r}")
 
 
-def _check_scale(where: str, overrides, experiments: list, nested: bool = False) -> None:
-    """{section: {field: value}}, optionally `match` (only the target may change) and,
-    at the top, `experiments: {NAME: overrides}` for what only one experiment has."""
+def _check_scale(where: str, overrides, experiments: list, nested: bool = False,
+                 tuned: set = frozenset()) -> None:
+    """{section: {field: value}}, optionally `match` (only the target may change),
+    `ladder`, `tune` (fewer values for keys the grid tunes) and, at the top,
+    `experiments: {NAME: overrides}` for what only one experiment has."""
     for key, values in expect(overrides or {}, dict, where, "a mapping").items():
         if key == "match":
             _check_match(f"{where}.match", values, partial=True)
         elif key == "ladder":
             check_ladder(f"{where}.ladder", values, _key)
+        elif key == "tune":            # fewer swept values (a smoke run needs one)
+            tune = expect(values, dict, f"{where}.tune", "a mapping of section.field: "
+                          "[values], the grid's tuned keys with fewer values")
+            _check_values(f"{where}.tune", tune, least=1)
+            for k in tune:
+                if k not in tuned:
+                    raise ConfigError(f"{where}.tune.{k}", "not tuned by the grid; a scale "
+                                      "may only narrow a sweep the grid has (tuned: "
+                                      f"{', '.join(sorted(tuned)) or 'none'})")
         elif key == "experiments" and not nested:
             for name, sub in expect(values, dict, f"{where}.experiments", "a mapping").items():
                 check_known(f"{where}.experiments", name, experiments, "experiment")
-                _check_scale(f"{where}.experiments.{name}", sub, experiments, nested=True)
+                _check_scale(f"{where}.experiments.{name}", sub, experiments, nested=True,
+                             tuned=tuned)
         else:
             _key(where, f"{key}.x")
             expect(values or {}, dict, f"{where}.{key}", "a mapping of fields")
