@@ -16,21 +16,38 @@ from .synthetic import SMALL, distinct
 # -- word order: which entity came first ----------------------------------------------
 
 @dataclasses.dataclass
-class OrderParams(TaskParams):
+class EntityParams(TaskParams):
+    """`length` filler tokens among which two of `n_entities` entities stand; a
+    subclass checks `length` for its own layout first."""
     length: int = 12
     n_fillers: int = 16
     n_entities: int = 4
+
+    def validate(self):
+        self.require(self.n_fillers >= 1, "n_fillers", f"must be >= 1, got {self.n_fillers}")
+        self.require(self.n_entities >= 2, "n_entities", f"must be >= 2, got {self.n_entities}")
+
+
+class EntityTask(Task):
+    """Vocabulary: the fillers, the entities, then one special token (last)."""
+
+    @classmethod
+    def vocab_size_for(cls, params, cache_dir=None):
+        return params.n_fillers + params.n_entities + 1
+
+
+@dataclasses.dataclass
+class OrderParams(EntityParams):
     label_at: str = choice("auto", "first", "last")
 
     def validate(self):
         self.require(self.length >= 2, "length",
                      f"two entities need length >= 2, got {self.length}")
-        self.require(self.n_fillers >= 1, "n_fillers", f"must be >= 1, got {self.n_fillers}")
-        self.require(self.n_entities >= 2, "n_entities", f"must be >= 2, got {self.n_entities}")
+        super().validate()
 
 
 @TASKS.register("order")
-class Order(Task):
+class Order(EntityTask):
     """Fillers with two distinct entities at random positions; the label (scored at the
     [CLS] position) is the entity that came first: "dog bit man" vs "man bit dog". Both
     orders have the same bag of tokens, so an order-blind model sits at 0.5.
@@ -44,10 +61,6 @@ class Order(Task):
     model_defaults = SMALL
     # attention is done by ~200 steps; an LSTM sits at 1/n_entities for ~800 first
     train_defaults = {"steps": 1500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
-
-    @classmethod
-    def vocab_size_for(cls, params, cache_dir=None):
-        return params.n_fillers + params.n_entities + 1
 
     @classmethod
     def max_positions(cls, params, arch):
@@ -72,20 +85,15 @@ class Order(Task):
 # -- relative order: which entity stands right of the marker --------------------------
 
 @dataclasses.dataclass
-class NeighborParams(TaskParams):
-    length: int = 12
-    n_fillers: int = 16
-    n_entities: int = 4
-
+class NeighborParams(EntityParams):
     def validate(self):
         self.require(self.length >= 3, "length",
                      f"a marker between two entities needs length >= 3, got {self.length}")
-        self.require(self.n_fillers >= 1, "n_fillers", f"must be >= 1, got {self.n_fillers}")
-        self.require(self.n_entities >= 2, "n_entities", f"must be >= 2, got {self.n_entities}")
+        super().validate()
 
 
 @TASKS.register("neighbor")
-class Neighbor(Task):
+class Neighbor(EntityTask):
     """Fillers with a marker and two distinct entities beside it, one on each side
     ("... a M b ..."); the label is the entity right of the marker. Both stand at
     distance 1 from it, so only the sign of an offset tells them apart. The label is
@@ -99,10 +107,6 @@ class Neighbor(Task):
     readouts = ("mean",)
     model_defaults = {**SMALL, "readout": "mean"}
     train_defaults = {"steps": 500, "batch_size": 32, "lr": 3.0e-3, "warmup": 50}
-
-    @classmethod
-    def vocab_size_for(cls, params, cache_dir=None):
-        return params.n_fillers + params.n_entities + 1
 
     @classmethod
     def max_positions(cls, params, arch):
