@@ -12,7 +12,8 @@ import torch
 from ablations.posthoc.spec import DECODE_METRICS, GENERATE_METRICS
 
 from ablations.report import command, table, verdicts
-from ablations.posthoc.decoding import decode_speed, distinct, repetition, sample_metrics
+from ablations.posthoc.decoding import (across, decode_speed, distinct, repetition,
+                                        sample_metrics)
 from transformer import ModelConfig, build_model
 
 from report_fixtures import make_grid
@@ -37,11 +38,33 @@ def test_sample_metrics_loglik_is_the_models_own_log_probability():
     model, prompt = net(), torch.tensor([[1, 2, 3]])
     out = model.generate(prompt, 5, temperature=0)
     m = sample_metrics(model, prompt, [out])
-    assert set(m) == set(GENERATE_METRICS)             # the names grids may use, declared
     logp = model.full_logits(out[:, :-1], None).log_softmax(-1)[0, 2:]
     want = logp.gather(-1, out[0, 3:, None]).mean().item()
     assert m["loglik"] == pytest.approx(want, abs=1e-5)
-    assert set(m) == {"distinct_1", "distinct_2", "distinct_3", "repetition", "loglik"}
+    assert "loglik_scorer" not in m                      # no judge given
+
+
+def test_within_and_across_diversity_are_apart():
+    same = [[1, 2, 3, 4, 5]] * 3                          # one varied text, three times
+    assert across(same) == 0.0
+    assert across([[1, 2, 3], [4, 5, 6]]) == 1.0         # no shared bigram
+    assert across([[1, 2, 3], [1, 2, 4]]) == pytest.approx(1 - 1 / 3)   # {12} of {12,23,24}
+    model, prompt = net(), torch.tensor([[1, 2, 3]])
+    loop = torch.tensor([[1, 2, 3, 5, 6, 5, 6, 5, 6]])
+    m = sample_metrics(model, prompt, [loop, loop])
+    assert m["distinct_2_across"] == 0.0                  # two copies: nothing differs
+    assert m["distinct_2_within"] == pytest.approx(2 / 5)  # 56 65 56 65 56: 2 unique of 5
+
+
+def test_a_judge_scores_the_samples_apart_from_the_writer():
+    model, prompt = net(), torch.tensor([[1, 2, 3]])
+    torch.manual_seed(1)
+    judge = build_model(ModelConfig(vocab_size=13, d_model=16, n_heads=2, n_layers=2))
+    outs = [model.generate(prompt, 6, temperature=1.0) for _ in range(3)]
+    m = sample_metrics(model, prompt, outs, judge)
+    assert set(m) == set(GENERATE_METRICS)             # the names grids may use, declared
+    own = sample_metrics(judge, prompt, outs)["loglik"]
+    assert m["loglik_scorer"] == pytest.approx(own) and m["loglik_scorer"] != m["loglik"]
 
 
 def test_decode_speed_reports_each_length_and_identical_greedy_tokens():

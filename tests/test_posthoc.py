@@ -169,7 +169,8 @@ def test_generate_samples_are_seeded_and_stored(tmp_path):
     assert cli(["_evaluate", str(rd), "--eval", arg]) == 0
     first = store.read_json(rd / "evals" / "s.json")
     # no overrides: no val metrics to re-score, only the samples' own
-    assert set(first["metrics"]) == {"distinct_1", "distinct_2", "distinct_3", "repetition",
+    assert set(first["metrics"]) == {"distinct_1", "distinct_2", "distinct_3",
+                                     "distinct_2_within", "distinct_2_across", "repetition",
                                      "loglik"}
     texts = [s["text"] for s in first["samples"]]
     assert len(texts) == 2 and all(len(t) == 12 for t in texts) and texts[0] != texts[1]

@@ -144,6 +144,7 @@ def plan(grid, kinds, rep, chosen, results, scale, on_gpu, dry) -> list[dict]:
     extra = GPU_LAYER if on_gpu else None
     runs = expand(grid, scale=scale, seeds=rep["seeds"], extra=extra, cache_dir=cache)
     kept, by_check = needed(grid.checks, runs, chosen, bool(rep.get("retune")))
+    kept = schedule.with_scorers(grid.evaluate, kept, runs)
     out = [{"kind": "seeds", "runs": kept, "corpus": None, "stand_in": False,
             "checks": [i for i, js in by_check.items() if js]}]
     if "corpus" in kinds:
@@ -165,6 +166,7 @@ def plan(grid, kinds, rep, chosen, results, scale, on_gpu, dry) -> list[dict]:
         ckept, _ = needed([c if i in covered else {**c, "sanity": True}
                            for i, c in enumerate(grid.checks)], cruns, chosen,
                           bool(rep.get("retune")))
+        ckept = schedule.with_scorers(grid.evaluate, ckept, cruns)
         out.append({"kind": "corpus", "runs": ckept, "corpus": corpus,
                     "stand_in": stand_in, "checks": covered})
     out = [p for p in out if p["kind"] in kinds]

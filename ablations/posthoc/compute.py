@@ -28,8 +28,8 @@ from pathlib import Path
 from transformer.validation import ConfigError
 
 from .. import plugins, store
-from .spec import (KEY, check_evaluate, check_shapes, eval_config, generation, missing,
-                   overrides)
+from .spec import (KEY, check_evaluate, check_scorer, check_shapes, eval_config, generation,
+                   missing, overrides, scorers)
 
 
 def add_arguments(p) -> None:
@@ -110,7 +110,9 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
         val_sets = task.val_sets(cfg["train"]["eval_batches"], cfg["train"]["batch_size"], "cpu")
         out["metrics"] = score(net, task, val_sets)
     if "generate" in spec:
-        out["samples"], quality = sample(net, task, cfg, spec["generate"], seed, name)
+        selector = spec["generate"].get("scorer")
+        judge = scorer_model(run_dir, resolved, selector) if selector else None
+        out["samples"], quality = sample(net, task, cfg, spec["generate"], seed, name, judge)
         out["metrics"].update(quality)
     if "decode_speed" in spec:
         from ..tasks.text import prompt_ids
@@ -124,8 +126,31 @@ def evaluate_run(run_dir: Path, name: str, spec: dict) -> dict:
     return out
 
 
-def sample(net, task, cfg: dict, generate: dict, seed: int,
-           name: str) -> tuple[list[dict], dict[str, float]]:
+def scorer_model(run_dir: Path, resolved: dict, selector: dict):
+    """The trained network of the run `selector` names beside this one (same seed, same
+    text: spec.check_scorer), read from the grid's manifest and the runs' configs."""
+    grid_dir = store.grid_dir_of(run_dir)
+    try:
+        entries = store.read_manifest(grid_dir).get("runs", [])
+    except FileNotFoundError:
+        raise ValueError(f"a scorer ({selector}) is a run of the grid, and {run_dir} is in "
+                         "no grid (no manifest.json)") from None
+    candidates = []
+    for entry in entries:
+        other = run_dir.parent / entry["run_id"]
+        if (other / store.RESULT).is_file():
+            candidates.append((entry, store.read_config(other)))
+    found = scorers(selector, resolved["train"].get("seed"), candidates)
+    check_scorer(selector, resolved, found, "generate.scorer")
+    other = run_dir.parent / found[0][0]["run_id"]
+    if store.read_result(other).get("status") != "ok" or not (other / store.MODEL).is_file():
+        raise ValueError(f"the scorer run {other.name} has not finished ok with its weights")
+    _, judge = store.read_model(other, found[0][1]["model"])
+    return judge
+
+
+def sample(net, task, cfg: dict, generate: dict, seed: int, name: str,
+           judge=None) -> tuple[list[dict], dict[str, float]]:
     """Seeded samples from the prompt, and their diversity and quality (decoding.py). A
     causal model decodes with its KV cache; a bidirectional one, or a prefix LM whose
     prefix the prompt does not fill, recomputes the whole sequence each step (its last
@@ -151,7 +176,7 @@ def sample(net, task, cfg: dict, generate: dict, seed: int,
             made.append(tokens)
         except ValueError as e:               # e.g. past a learned PE table
             out.append({"prompt": g["prompt"], "text": "", "error": str(e)})
-    return out, (sample_metrics(net, ids, made) if made else {})
+    return out, (sample_metrics(net, ids, made, judge) if made else {})
 
 
 if __name__ == "__main__":                     # python -m ablations.training.posthoc RUN_DIR

@@ -1,17 +1,23 @@
 """What post-hoc decoding evaluations measure (compute.py calls these).
 
 - `sample_metrics`: diversity and quality of a run's samples. distinct_n is the share of
-  unique n-grams among all n-grams of all samples (Li et al. 2016); repetition is the
+  unique n-grams among all n-grams of all samples pooled (Li et al. 2016), which mixes
+  two things, so they are also apart: distinct_2_within, a sample's own share of unique
+  bigrams (averaged over samples: does one text vary?), and distinct_2_across, one minus
+  the mean Jaccard overlap of two samples' bigram sets (do the samples differ from each
+  other? 0 when all are one text, as greedy's are by construction); repetition is the
   share of a sample's 4-grams that already occurred earlier in the same sample (the
   "the as the as" loop); loglik is the mean log-probability per generated token under
-  the model itself, untempered and unfiltered: how likely the model finds what a
-  sampling setting made it say.
+  the model itself, untempered and unfiltered, and so bound to fall as the temperature
+  rises; loglik_scorer is the same under an independent judge (another model trained on
+  the same text), which can disagree.
 - `decode_speed`: greedy generation timed with and without the KV cache at each length,
   after one warm-up, and whether both decode the very same tokens.
 """
 from __future__ import annotations
 
 import time
+from statistics import fmean
 
 import torch
 
@@ -44,13 +50,29 @@ def loglik(net, prompt: torch.Tensor, tokens: torch.Tensor) -> float:
     return float(logp.mean())
 
 
-def sample_metrics(net, prompt: torch.Tensor, outputs: list[torch.Tensor]) -> dict[str, float]:
-    """outputs: (1, T0 + n) tensors, each the prompt and one sample."""
+def across(samples: list[list[int]], n: int = 2) -> float:
+    """1 - the mean Jaccard overlap of two samples' n-gram sets, over every pair of
+    samples: 0 when the samples are one text, 1 when no two share an n-gram."""
+    sets = [{tuple(s[i:i + n]) for i in range(len(s) - n + 1)} for s in samples]
+    pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:] if a or b]
+    if not pairs:
+        return float("nan")
+    return 1.0 - sum(len(a & b) / len(a | b) for a, b in pairs) / len(pairs)
+
+
+def sample_metrics(net, prompt: torch.Tensor, outputs: list[torch.Tensor],
+                   judge=None) -> dict[str, float]:
+    """outputs: (1, T0 + n) tensors, each the prompt and one sample; judge: a scorer
+    model (loglik_scorer), or None."""
     T0 = prompt.shape[1]
     gen = [o[0, T0:].tolist() for o in outputs]
     out = {f"distinct_{n}": distinct(gen, n) for n in NGRAMS}
-    out["repetition"] = sum(repetition(g) for g in gen) / len(gen)
-    out["loglik"] = sum(loglik(net, prompt, o) for o in outputs) / len(outputs)
+    out["distinct_2_within"] = fmean([distinct([g], 2) for g in gen])
+    out["distinct_2_across"] = across(gen)
+    out["repetition"] = fmean([repetition(g) for g in gen])
+    out["loglik"] = fmean([loglik(net, prompt, o) for o in outputs])
+    if judge is not None:
+        out["loglik_scorer"] = fmean([loglik(judge, prompt, o) for o in outputs])
     return out
 
 

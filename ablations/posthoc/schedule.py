@@ -12,7 +12,8 @@ from transformer.validation import ConfigError
 
 from .. import store
 from ..procs import die_with_parent
-from .spec import KEY, applies, check_evaluate, check_shapes, eval_config, missing
+from .spec import (KEY, applies, check_evaluate, check_scorer, check_shapes, eval_config,
+                   missing, scorers)
 
 
 def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -> None:
@@ -34,6 +35,12 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -
             try:
                 cfg = eval_config(run.config, spec, cache_dir)
                 check_shapes(run.config["model"], cfg["model"])
+                selector = (spec.get("generate") or {}).get("scorer")
+                if selector:
+                    check_scorer(selector, run.config,
+                                 scorers(selector, run.config["train"].get("seed"),
+                                         [(r.manifest_entry(), r.config) for r in runs]),
+                                 "generate.scorer")
                 if not data:
                     continue
                 from ..tasks import task_of             # e.g. crops longer than the text
@@ -45,6 +52,24 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -
             except ConfigError as e:
                 raise ConfigError(f"{KEY}.{name}", f"run {run.run_id} ({run.label}): {e}") \
                     from None
+
+
+def with_scorers(evaluate: dict | None, kept: list, runs: list) -> list:
+    """`kept` and the runs that their `generate: scorer:` evaluations name among `runs`:
+    a replication reruns the cells its checks read and their judges."""
+    out, ids = list(kept), {r.run_id for r in kept}
+    for spec in check_evaluate(evaluate).values():
+        selector = (spec.get("generate") or {}).get("scorer")
+        if not selector:
+            continue
+        for run in [r for r in kept if applies(spec, r.manifest_entry(), r.config)]:
+            by_id = {r.run_id: r for r in runs}
+            for entry, _ in scorers(selector, run.config["train"].get("seed"),
+                                    [(r.manifest_entry(), r.config) for r in runs]):
+                if entry["run_id"] not in ids:
+                    out.append(by_id[entry["run_id"]])
+                    ids.add(entry["run_id"])
+    return out
 
 
 def run_missing(evaluate: dict | None, runs, results: Path, grid: str,

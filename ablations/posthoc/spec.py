@@ -14,8 +14,14 @@ Each NAME maps `section.field: value` overrides of the run's model (any field th
 every parameter shape), task (any field but its name) and train (eval_batches,
 batch_size: what the val sets hold) config; `generate:` adds text samples (text tasks)
 and their diversity (distinct_1/2/3: unique n-grams over all n-grams of the samples;
-repetition: the share of a sample's 4-grams that repeat an earlier one) and quality
-(loglik: mean log-probability per generated token under the model itself, untempered);
+repetition: the share of a sample's 4-grams that repeat an earlier one;
+distinct_2_within: a sample's own distinct bigrams, averaged over samples;
+distinct_2_across: 1 - the mean Jaccard overlap of two samples' bigram sets, 0 when
+every sample is the same text) and quality (loglik: mean log-probability per generated
+token under the model itself, untempered, which falls with temperature by construction;
+with `scorer: SELECTOR`, loglik_scorer: the same under another run of the grid, the
+one of the same seed the selector names, trained on the same text: a judge that did not
+write the samples);
 `decode_speed:` times greedy generation with and without the KV cache at each length
 (tps_cache@L, tps_nocache@L, speedup@L, and same_tokens@L: 1 when both decode the same
 tokens; same_tokens: the least of them);
@@ -43,13 +49,14 @@ TRAIN_FIELDS = ("eval_batches", "batch_size")        # what the val sets hold; t
 RESERVED = ("generate", "where", "decode_speed")
 DECODE_SPEED = {"prompt": str, "lengths": list}
 GENERATE = {"prompt": str, "max_new_tokens": int, "temperature": float, "top_k": int,
-            "top_p": float, "samples": int}
+            "top_p": float, "samples": int, "scorer": dict}
 # the metrics each kind of evaluation writes (decoding.py computes them; a test keeps the
 # two in step), for checking a grid's metric names before anything runs
-GENERATE_METRICS = ("distinct_1", "distinct_2", "distinct_3", "repetition", "loglik")
+GENERATE_METRICS = ("distinct_1", "distinct_2", "distinct_3", "distinct_2_within",
+                    "distinct_2_across", "repetition", "loglik", "loglik_scorer")
 DECODE_METRICS = ("tps_cache", "tps_nocache", "speedup", "same_tokens")
 GENERATE_DEFAULTS = {"max_new_tokens": 100, "temperature": 0.8, "top_k": None, "top_p": None,
-                     "samples": 1}
+                     "samples": 1, "scorer": None}
 
 
 # ----------------------------------------------------------------------- the spec
@@ -124,6 +131,9 @@ def check_generate(value, where: str) -> dict:
                           f"{g['temperature']}")
     if g["top_p"] is not None and not 0 < g["top_p"] <= 1:
         raise ConfigError(f"{where}.top_p", f"must be in (0, 1], got {g['top_p']}")
+    if g["scorer"] is not None and not g["scorer"]:
+        raise ConfigError(f"{where}.scorer", "expected a selector naming the scoring run, "
+                          "e.g. {experiment: scorer}, got {}")
     return g
 
 
@@ -171,6 +181,36 @@ def run_view(entry: dict, config: dict) -> dict:
             for k, v in fields.items()}
     own = {k: v for k, v in entry.items() if k not in ("axes", "run_id", "label")}
     return {**flat, **own, **(entry.get("axes") or {})}
+
+
+def scorers(selector: dict, seed, candidates) -> list:
+    """The (entry, config) pairs among `candidates` that a generate: scorer selector
+    names for a run of this seed: the judge of the same seed, so a grid run with one
+    seed still has one."""
+    return [(e, c) for e, c in candidates
+            if c["train"].get("seed") == seed and applies({"where": selector}, e, c)]
+
+
+SAME_TEXT = ("source", "tokenizer", "vocab_size")
+
+
+def check_scorer(selector: dict, run_config: dict, found: list, where: str) -> None:
+    """A scorer is exactly one other run, on the same text and vocabulary."""
+    seed = run_config["train"].get("seed")
+    if len(found) != 1:
+        raise ConfigError(where, f"{selector} names {len(found)} runs of seed {seed}; it must "
+                          "name exactly one (a run of the grid on the same text)")
+    (entry, config), = found
+    if config == run_config:
+        raise ConfigError(where, f"{selector} names the sampling run itself: the scorer must "
+                          "be another model (another experiment of the grid)")
+    differs = [f"task.{k}" for k in SAME_TEXT
+               if config["task"].get(k) != run_config["task"].get(k)]
+    if config["model"].get("vocab_size") != run_config["model"].get("vocab_size"):
+        differs.append("model.vocab_size")
+    if differs:
+        raise ConfigError(where, f"the scorer {entry.get('run_id', '')} differs in "
+                          f"{', '.join(differs)}: it must read the same tokens")
 
 
 def eval_config(resolved: dict, spec: dict, cache_dir=None) -> dict:
