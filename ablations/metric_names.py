@@ -21,8 +21,8 @@ from transformer.validation import ConfigError, did_you_mean
 from .posthoc.spec import DECODE_METRICS, GENERATE_METRICS, check_evaluate
 from .tasks import TASKS
 
-TRAINING = ("train_loss", "lr", "grad_norm", "attn_entropy", "attn_entropy_frac",
-            "attn_scale_rel", "diverged_step")
+TRAINING = ("train_loss", "lr", "grad_norm", "grad_norm_qk", "attn_entropy",
+            "attn_entropy_frac", "attn_scale_rel", "diverged_step")
 PER_LAYER = ("grad_norm", "attn_entropy", "attn_entropy_frac")
 COST = ("params", "steps", "tokens", "tokens_per_s", "train_s", "wall_s", "peak_mem_mb",
         "diverged")

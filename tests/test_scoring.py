@@ -8,7 +8,7 @@ import torch
 from ablations.tasks import build_task
 from ablations.training.scoring import attention_diagnostics, grad_norms, score
 from transformer import ModelConfig, build_model
-from transformer.attention import ATTN_SCALE
+from transformer.attention import ATTN_SCALE, Attention
 
 ARCHS = ["decoder", "encoder_decoder", "lstm"]
 
@@ -68,7 +68,19 @@ def test_grad_norms_per_block_and_in_total(arch):
     net.loss(*net.inputs(batch), target=batch["target"]).backward()
     norms = grad_norms(net)
     n_blocks = len(net.blocks())
-    assert list(norms) == [f"grad_norm/layer{i}" for i in range(n_blocks)] + ["grad_norm"]
+    attention = [m for m in net.modules() if isinstance(m, Attention)]
+    qk = ["grad_norm_qk"] if attention else []
+    assert list(norms) == [f"grad_norm/layer{i}" for i in range(n_blocks)] + qk + ["grad_norm"]
+    if attention:
+        # the query and key rows and the value rows together are every head projection
+        heads = [m.qkv_proj if hasattr(m, "qkv_proj") else m.kv_proj for m in attention]
+        cross_q = [m.q_proj for m in attention if hasattr(m, "q_proj")]
+        v_rows = sum(lin.weight.grad[-(m.n_kv_heads * m.head_dim):].pow(2).sum()
+                     + lin.bias.grad[-(m.n_kv_heads * m.head_dim):].pow(2).sum()
+                     for lin, m in zip(heads, attention)).item()
+        every = sum(p.grad.pow(2).sum().item() for lin in heads + cross_q
+                    for p in lin.parameters())
+        assert norms["grad_norm_qk"] ** 2 == pytest.approx(every - v_rows, rel=1e-4)
     whole = math.sqrt(sum(p.grad.pow(2).sum().item() for p in net.parameters()
                           if p.grad is not None))
     assert norms["grad_norm"] == pytest.approx(whole, rel=1e-5)
@@ -78,12 +90,14 @@ def test_grad_norms_per_block_and_in_total(arch):
 
 @pytest.mark.parametrize("scale", ATTN_SCALE.names())
 def test_attn_scale_rel_is_the_factor_in_units_of_inverse_sqrt_dk(scale):
-    """sqrt -> 1, none -> sqrt(d_k), dk -> 1/sqrt(d_k), learned starts at 1."""
+    """sqrt -> 1, none -> sqrt(d_k), dk -> 1/sqrt(d_k), learned starts at 1 and
+    learned_unit at the unscaled sqrt(d_k)."""
     cfg = ModelConfig(vocab_size=11, d_model=32, n_heads=2, d_head=16, n_layers=1,
                       attn_scale=scale)
     net = build_model(cfg)
     batch = {"input": torch.randint(0, 11, (2, 8))}
-    want = {"sqrt": 1.0, "none": 4.0, "dk": 0.25, "learned": 1.0}.get(scale)
+    want = {"sqrt": 1.0, "none": 4.0, "dk": 0.25, "learned": 1.0,
+            "learned_unit": 4.0}.get(scale)
     got = attention_diagnostics(net, batch)["attn_scale_rel"]
     assert got > 0
     if want is not None:

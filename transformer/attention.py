@@ -76,13 +76,27 @@ class LearnedScale(nn.Module):
 
     def __init__(self, cfg):
         super().__init__()
-        self.log_scale = nn.Parameter(torch.full((cfg.n_heads,), -0.5 * math.log(cfg.head_dim)))
+        self.log_scale = nn.Parameter(torch.full((cfg.n_heads,), self.initial_log(cfg.head_dim)))
+
+    @staticmethod
+    def initial_log(d_k: int) -> float:
+        return -0.5 * math.log(d_k)
 
     def forward(self, q: torch.Tensor) -> tuple[torch.Tensor, float]:   # q: (B, H, T, hd)
         return q * self.log_scale.exp().view(1, -1, 1, 1).to(q.dtype), 1.0
 
     def effective(self) -> torch.Tensor:
         return self.log_scale.detach().exp()
+
+
+@ATTN_SCALE.register("learned_unit")
+class LearnedUnitScale(LearnedScale):
+    """A learned temperature per head started at 1, the unscaled logits: where the data
+    alone takes the scale, with no hint of 1/sqrt(d_k) in its start."""
+
+    @staticmethod
+    def initial_log(d_k: int) -> float:
+        return 0.0
 
 
 # -- masks -----------------------------------------------------------------------------
@@ -151,6 +165,21 @@ class Attention(nn.Module):
         self.scale = ATTN_SCALE.get(cfg.attn_scale)(cfg)
         self.dropout = cfg.dropout
         self.recorded: list | None = None       # set by inspect.record_attention
+
+    def qk_grads(self) -> list[torch.Tensor]:
+        """The gradients of the query and key projections (weight and bias rows), the
+        only parameters whose gradient passes through the softmax's Jacobian: where
+        saturated attention would starve learning (Vaswani 3.2.1). Empty before backward."""
+        if self.cross:
+            params, rows = [self.q_proj, self.kv_proj], [None, self.n_kv_heads * self.head_dim]
+        else:
+            params, rows = [self.qkv_proj], [(self.n_heads + self.n_kv_heads) * self.head_dim]
+        out = []
+        for lin, n in zip(params, rows):
+            for p in (lin.weight, lin.bias):
+                if p is not None and p.grad is not None:
+                    out.append(p.grad if n is None else p.grad[:n])
+        return out
 
     def _heads(self, x: torch.Tensor, n: int) -> torch.Tensor:   # (B, T, n*hd) -> (B, n, T, hd)
         B, T, _ = x.shape

@@ -7,6 +7,7 @@ METRIC_LABELS = {
     "tokens_per_s": "throughput (tokens/s)", "wall_s": "wall time (s)",
     "params": "parameters (count)", "peak_mem_mb": "peak memory (MB)",
     "diverged": "diverged (fraction of runs)", "grad_norm": "gradient norm (L2)",
+    "grad_norm_qk": "query/key gradient norm (L2)",
     "attn_entropy": "attention entropy (nats)", "lr": "learning rate",
     "attn_entropy_frac": "attention entropy (fraction of uniform)",
     "train_s": "training time (s)",

@@ -82,10 +82,15 @@ def grad_norm(module: nn.Module) -> float | None:
 
 def grad_norms(model: SequenceModel, per_layer: bool = True) -> dict[str, float]:
     """grad_norm of the whole model, and with per_layer of each of model.blocks() as
-    grad_norm/layer<i>; entries without gradients are left out."""
+    grad_norm/layer<i> and of every attention layer's query and key projections
+    together as grad_norm_qk; entries without gradients are left out."""
     norms = {}
     if per_layer:
         for i, block in enumerate(model.blocks()):
             norms[f"grad_norm/layer{i}"] = grad_norm(block)
+        qk = [g for m in model.modules() if isinstance(m, Attention) for g in m.qk_grads()]
+        if qk:
+            norms["grad_norm_qk"] = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in qk])).item()
     norms["grad_norm"] = grad_norm(model)
     return {k: v for k, v in norms.items() if v is not None}
