@@ -162,3 +162,29 @@ def test_report_links_the_explorer_once_written(results, tmp_path):
     assert "explorer/index.html" not in report_index(results)
     export(results, results / "explorer", ["tiny_lm"])
     assert "[explorer/index.html](explorer/index.html)" in report_index(results)
+
+
+def test_a_tuned_grid_shows_each_variant_at_its_chosen_rate(results, monkeypatch):
+    """Labels of a tuned grid carry the rate; the explorer names variants without it
+    and loads the run at the rate the sweep chose (report/tuning.chosen)."""
+    from ablations import store
+    from ablations.explore import choices
+    from ablations.report import tuning
+    gdir = store.grid_dir(results, "tiny_lm")
+    manifest = store.read_manifest(gdir)
+    a, b = manifest["runs"][0]["run_id"], manifest["runs"][1]["run_id"]
+    manifest["runs"] = [
+        {"run_id": a, "seed": 0, "axes": {"train.lr": 0.001}, "label": "pos=rope, lr=0.001",
+         "variant": "pos=rope"},
+        {"run_id": b, "seed": 0, "axes": {"train.lr": 0.01}, "label": "pos=rope, lr=0.01",
+         "variant": "pos=rope"}]
+    store.write_manifest(gdir, manifest)
+    monkeypatch.setitem(choices.GRIDS, "tiny_lm", choices.Choice(
+        variants=("pos=rope",), shown=("pos=rope",), prompts=(("it was", "test"),)))
+    for lr, want in ((0.01, b), (0.001, a)):
+        monkeypatch.setattr(tuning, "chosen", lambda gdir, name, lr=lr: {"pos=rope":
+                                                                        {"train.lr": lr}})
+        grid = Grid(results, "tiny_lm")
+        assert [v.run_id for v in grid.variants] == [want] and not grid.missing
+    monkeypatch.setattr(tuning, "chosen", lambda gdir, name: {})    # sweep not finished
+    assert Grid(results, "tiny_lm").missing == ["pos=rope (no run at a chosen rate)"]

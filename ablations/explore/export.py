@@ -15,8 +15,10 @@ import math
 from pathlib import Path
 
 from transformer.config import ConfigError
+from transformer.validation import same_value
 
 from .. import store
+from ..report import tuning
 from .choices import GRIDS, Choice
 from .encodings import encoding
 from .tokens import Prompter
@@ -49,14 +51,38 @@ class Grid:
         self.manifest = store.read_manifest(self.path)
         self.variants: list[Variant] = []
         self.missing: list[str] = []
+        picks = self._chosen_rates()
         for label in self.choice.variants:
-            run = next((r for r in self.manifest["runs"] if r.get("label") == label
-                        and r.get("seed") == self.choice.seed), None)
+            run = next((r for r in self.manifest["runs"] if r.get("seed") == self.choice.seed
+                        and self._is(r, label, picks)), None)
             rdir = store.run_dir(self.results, name, run["run_id"]) if run else None
             if rdir is None or not (rdir / store.MODEL).is_file():
-                self.missing.append(f"{label} ({run['run_id'] if run else 'not in manifest'})")
+                why = run["run_id"] if run else ("not in manifest" if picks is None
+                                                 else "no run at a chosen rate")
+                self.missing.append(f"{label} ({why})")
                 continue
             self.variants.append(self._load(label, rdir))
+
+    def _chosen_rates(self) -> dict | None:
+        """A tuned grid's variant -> its chosen values (None for an untuned grid, or one
+        whose sweep is not finished: its variants are then missing)."""
+        if not any("variant" in r for r in self.manifest["runs"]):
+            return None
+        try:
+            return tuning.chosen(self.path, self.name)
+        except ConfigError:
+            return {}
+
+    @staticmethod
+    def _is(run: dict, label: str, picks: dict | None) -> bool:
+        """Is this manifest entry the variant `label` (in a tuned grid: at its chosen
+        values)? Variants are named by label without the tuned keys."""
+        if picks is None:
+            return run.get("label") == label
+        values = picks.get(label)
+        return (run.get("variant") == label and values is not None
+                and all(same_value((run.get("axes") or {}).get(k), v)
+                        for k, v in values.items()))
 
     def _load(self, label: str, rdir: Path) -> Variant:
         from ..tasks import task_of

@@ -21,7 +21,6 @@ from ..posthoc import schedule
 from ..posthoc.spec import applies, check_evaluate
 from ..report import tuning
 from ..report.replication import FOLDER, NAMES
-from ..report import table
 from .estimate import Estimator, fmt_seconds
 from .expand import expand
 from .load import load
@@ -75,8 +74,8 @@ def main(args) -> int:
                               "names no second corpus")
         kinds = [args.only] if args.only else ["seeds"] + (["corpus"] if "corpus" in rep
                                                           else [])
-        chosen = chosen_values(grid, results) if grid.tuned and not rep.get("retune") \
-            else None
+        chosen = tuning.chosen(store.grid_dir(results, grid.name), grid.name) \
+            if grid.tuned and not rep.get("retune") else None
         plans = plan(grid, kinds, rep, chosen, results, args.scale, bool(gpus), args.dry_run)
         workers = min(args.workers or 1, grid.workers or args.workers or 1)  # timing: 1
         slots = make_slots(gpus, workers, [r for p in plans for r in p["runs"]])
@@ -114,27 +113,6 @@ def main(args) -> int:
     print(f"{grid.name}: `ablate report {grid.name}` judges the replications",
           file=sys.stderr)
     return status
-
-
-def chosen_values(grid, results: Path) -> dict:
-    """variant -> {tuned key: value}: each variant's choice on the original results."""
-    gdir = store.grid_dir(results, grid.name)
-    try:
-        swept = tuning.sweep(table.load(gdir)) if (gdir / store.MANIFEST).is_file() \
-            else None
-    except store.Unreadable as e:
-        raise ConfigError("replicate", f"cannot read the original results: {e}") from None
-    if swept is None or swept.empty:
-        raise ConfigError("replicate", f"a tuned grid is replicated at each variant's chosen "
-                          f"values, read from its results, and {gdir} has none: run the "
-                          "grid first, or set replicate.retune: true")
-    keys = [k for k in tuning.tune_keys(grid.spec) if k in swept.columns]
-    best = swept[swept["best"]]
-    return {row["variant"]: {k: _plain(row[k]) for k in keys} for _, row in best.iterrows()}
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
 
 
 def plan(grid, kinds, rep, chosen, results, scale, on_gpu, dry) -> list[dict]:

@@ -21,10 +21,11 @@ import math
 
 import pandas as pd
 
-from transformer.validation import same_value
+from transformer.validation import ConfigError, same_value
 
+from .. import store
 from ..selector import present
-from .table import GridResults, logged_value, usable
+from .table import GridResults, load, logged_value, usable
 
 SELECT_BY = "val_loss"          # every trained run has it; lower is better
 
@@ -131,3 +132,25 @@ def runs_for(grid: GridResults, item: dict) -> pd.DataFrame:
     if not is_tuned(grid) or item.get("kind") == "tune" or item.get("tuned") is False:
         return usable(grid.runs)
     return tuned_runs(grid)
+
+
+def chosen(gdir, name: str) -> dict:
+    """variant -> {tuned key: value}: each variant's choice on a tuned grid's stored
+    results (what a replication reruns, and which run the explorer shows). ConfigError
+    when the folder has no finished sweep."""
+    try:
+        grid = load(gdir) if (gdir / store.MANIFEST).is_file() else None
+        swept = sweep(grid) if grid is not None else None
+    except store.Unreadable as e:
+        raise ConfigError("replicate", f"cannot read the original results: {e}") from None
+    if swept is None or swept.empty:
+        raise ConfigError("replicate", f"a tuned grid is replicated (and explored) at each "
+                          f"variant's chosen values, read from its results, and {gdir} has "
+                          f"none: run {name} first, or set replicate.retune: true")
+    keys = [k for k in tune_keys(grid.spec) if k in swept.columns]
+    best = swept[swept["best"]]
+    return {row["variant"]: {k: _plain(row[k]) for k in keys} for _, row in best.iterrows()}
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
