@@ -95,23 +95,25 @@ base:
   model: {d_model: 64, n_layers: 2}
   train: {steps: STEPS, batch_size: 32, eval_every: STEPS, ckpt_every: STEPS, threads: 1}
 axes:
-  model.pos: [rope, sinusoidal, none]
+  model.pos: POS
 seeds: SEEDS
 """
 
 
 def bench_worker(st: Settings) -> list[Row]:
-    """A grid of 6 short runs (3 with --quick) on one slot: fresh processes against the
-    persistent worker (the same runs, the same numbers; only the per-run start-up
-    differs)."""
+    """A grid of 6 short runs (2 with --quick: the code path, not a measurement) on one
+    slot: fresh processes against the persistent worker (the same runs, the same numbers;
+    only the per-run start-up differs)."""
     steps = st.pick(100, 10)
     seeds = st.pick([0, 1], [0])
+    pos = st.pick(["rope", "sinusoidal", "none"], ["rope", "none"])
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.pop("ABLATE_RUN_ONE_CMD", None)
     times: dict[str, list[float]] = {"fresh": [], "worker": []}
     with tempfile.TemporaryDirectory() as tmp:
         grid = Path(tmp) / "grid.yaml"
-        grid.write_text(GRID.replace("STEPS", str(steps)).replace("SEEDS", str(seeds)))
+        grid.write_text(GRID.replace("STEPS", str(steps)).replace("SEEDS", str(seeds))
+                        .replace("POS", str(pos)))
         for i in range(st.pick(2, 1)):
             for mode, flag in (("fresh", ["--fresh-processes"]), ("worker", [])):
                 t = time.perf_counter()
@@ -123,7 +125,7 @@ def bench_worker(st: Settings) -> list[Row]:
                     raise RuntimeError(f"grid failed ({out.returncode}): {out.stderr[-2000:]}")
                 times[mode].append(time.perf_counter() - t)
     fresh, worker = median(times["fresh"]), median(times["worker"])
-    note = f"{3 * len(seeds)} runs of {steps} steps, one slot, `ablate run` end to end"
+    note = f"{len(pos) * len(seeds)} runs of {steps} steps, one slot, `ablate run` end to end"
     return [Row("worker", "grid, persistent worker", worker, "s",
                 baseline="grid, fresh process per run", ratio=fresh / worker, note=note),
             Row("worker", "grid, fresh process per run", fresh, "s", note=note)]

@@ -208,10 +208,10 @@ def _size_params(exp, size, every, overrides, tail, widths, cache_dir, memo) -> 
 
 
 def settings(overrides: dict) -> dict:
-    """A scale's config layer: its sections, without `match`, `ladder`, `tune` and
-    `experiments`."""
+    """A scale's config layer: its sections, without `match`, `ladder`, `tune`,
+    `evaluate` and `experiments`."""
     return {k: v for k, v in overrides.items()
-            if k not in ("match", "ladder", "tune", "experiments")}
+            if k not in ("match", "ladder", "tune", "evaluate", "experiments")}
 
 
 def solve(match: dict, head: list, rest: list, cache_dir) -> dict:

@@ -18,7 +18,7 @@ from transformer.validation import ConfigError
 
 from .. import store
 from ..posthoc import schedule
-from ..posthoc.spec import applies, check_evaluate
+from ..posthoc.spec import applies
 from ..report import tuning
 from ..report.replication import FOLDER, NAMES
 from .estimate import Estimator, fmt_seconds
@@ -121,8 +121,9 @@ def plan(grid, kinds, rep, chosen, results, scale, on_gpu, dry) -> list[dict]:
     cache = store.cache_dir(results)
     extra = GPU_LAYER if on_gpu else None
     runs = expand(grid, scale=scale, seeds=rep["seeds"], extra=extra, cache_dir=cache)
+    evaluate = grid.evaluate_at(scale)
     kept, by_check = needed(grid.checks, runs, chosen, bool(rep.get("retune")))
-    kept = schedule.with_scorers(grid.evaluate, kept, runs)
+    kept = schedule.with_scorers(evaluate, kept, runs)
     out = [{"kind": "seeds", "runs": kept, "corpus": None, "stand_in": False,
             "checks": [i for i, js in by_check.items() if js]}]
     if "corpus" in kinds:
@@ -144,13 +145,13 @@ def plan(grid, kinds, rep, chosen, results, scale, on_gpu, dry) -> list[dict]:
         ckept, _ = needed([c if i in covered else {**c, "sanity": True}
                            for i, c in enumerate(grid.checks)], cruns, chosen,
                           bool(rep.get("retune")))
-        ckept = schedule.with_scorers(grid.evaluate, ckept, cruns)
+        ckept = schedule.with_scorers(evaluate, ckept, cruns)
         out.append({"kind": "corpus", "runs": ckept, "corpus": corpus,
                     "stand_in": stand_in, "checks": covered})
     out = [p for p in out if p["kind"] in kinds]
     for p in out:
         # the evaluations that select some of these runs (the others have none to score)
-        p["evaluate"] = {name: spec for name, spec in check_evaluate(grid.evaluate).items()
+        p["evaluate"] = {name: spec for name, spec in evaluate.items()
                          if any(applies(spec, r.manifest_entry(), r.config)
                                 for r in p["runs"])}
         if not p["stand_in"]:

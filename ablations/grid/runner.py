@@ -117,7 +117,7 @@ def _run(args, warm: list) -> int:
             warm[0].start_all()                  # they import torch while we expand
         runs = expand(grid, scale=args.scale, sets=sets, seeds=seeds,
                       extra=GPU_LAYER if on_gpu else None, cache_dir=store.cache_dir(results))
-        schedule.check_runs(grid.evaluate, runs, store.cache_dir(results),
+        schedule.check_runs(grid.evaluate_at(args.scale), runs, store.cache_dir(results),
                            data=not args.dry_run)
         if args.executor == "slurm":
             slots = slurm_slots(args.gpus_per_task, args.cpus_per_task, runs)
@@ -153,8 +153,9 @@ def _run(args, warm: list) -> int:
                               persistent=not args.fresh_processes,
                               workers=warm[0] if warm else None))
     # post-hoc evaluations that finished runs lack (posthoc/spec.py); never retrains
-    failed_evals = schedule.run_missing(grid.evaluate, runs, results, grid.name,
-                                        [child_env(env, modules) for env in slots.envs])
+    failed_evals = schedule.run_missing(grid.evaluate_at(args.scale), runs, results,
+                                        grid.name, [child_env(env, modules)
+                                                    for env in slots.envs])
     return summarize(grid.name, runs, results, notes) or int(failed_evals > 0)
 
 

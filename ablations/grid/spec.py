@@ -28,6 +28,7 @@ import yaml
 
 from transformer.validation import ConfigError
 
+from ..posthoc.spec import evaluate_at
 
 __all__ = ["GridSpec", "GridError", "Experiment", "read_yaml", "SHIPPED", "TOP_KEYS",
            "EXPERIMENT_KEYS", "REQUIRED"]
@@ -121,8 +122,12 @@ class GridSpec:
 
     @property
     def evaluate(self) -> dict:
-        """Post-hoc evaluations of the trained runs (ablations/evalspec.py)."""
+        """Post-hoc evaluations of the trained runs (ablations/posthoc/spec.py)."""
         return self.spec.get("evaluate") or {}
+
+    def evaluate_at(self, scale: str | None) -> dict:
+        """The evaluations at a scale: its `evaluate:` merged over the grid's."""
+        return evaluate_at(self.spec, scale)
 
     @property
     def tuned(self) -> bool:

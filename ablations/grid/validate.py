@@ -6,7 +6,7 @@ import re
 
 from transformer.validation import ConfigError, check_known, same_value
 
-from ..posthoc.spec import check_evaluate
+from ..posthoc.spec import check_evaluate, scaled
 from ..config import check_key
 from ..tasks import TASKS
 from .ladder import check_ladder
@@ -97,6 +97,8 @@ def _check_scales(grid: GridSpec, experiments: list) -> None:
             raise ConfigError("scales", f"bad scale name {name!r}")
         _check_scale(where, overrides, experiments, tuned={k for e in grid.experiments
                                                             for k in e.tune})
+        scaled(grid.spec.get("evaluate"), (overrides or {}).get("evaluate"),
+               f"{where}.evaluate")
     _check_scales_keep_axes(grid)
 
 
@@ -116,7 +118,8 @@ def _check_scale(where: str, overrides, experiments: list, nested: bool = False,
                  tuned: set = frozenset()) -> None:
     """{section: {field: value}}, optionally `match` (only the target may change),
     `ladder`, `tune` (fewer values for keys the grid tunes) and, at the top,
-    `experiments: {NAME: overrides}` for what only one experiment has."""
+    `experiments: {NAME: overrides}` for what only one experiment has and `evaluate:
+    {NAME: {key: value}}` (changes to the grid's evaluations, checked by the caller)."""
     for key, values in expect(overrides or {}, dict, where, "a mapping").items():
         if key == "match":
             _check_match(f"{where}.match", values, partial=True)
@@ -131,6 +134,8 @@ def _check_scale(where: str, overrides, experiments: list, nested: bool = False,
                     raise ConfigError(f"{where}.tune.{k}", "not tuned by the grid; a scale "
                                       "may only narrow a sweep the grid has (tuned: "
                                       f"{', '.join(sorted(tuned)) or 'none'})")
+        elif key == "evaluate" and not nested:     # checked against the grid's, above
+            continue
         elif key == "experiments" and not nested:
             for name, sub in expect(values, dict, f"{where}.experiments", "a mapping").items():
                 check_known(f"{where}.experiments", name, experiments, "experiment")

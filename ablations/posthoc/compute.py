@@ -28,8 +28,8 @@ from pathlib import Path
 from transformer.validation import ConfigError
 
 from .. import plugins, store
-from .spec import (KEY, check_evaluate, check_scorer, check_shapes, eval_config, generation,
-                   missing, overrides, scorers)
+from .spec import (check_evaluate, check_scorer, check_shapes, eval_config, evaluate_at,
+                   generation, missing, overrides, scorers)
 
 
 def add_arguments(p) -> None:
@@ -78,7 +78,8 @@ def grid_spec(run_dir: Path) -> tuple[dict, dict]:
         manifest = store.read_manifest(store.grid_dir_of(run_dir))
     except FileNotFoundError:
         return {}, {}
-    evaluate = check_evaluate((manifest.get("spec") or {}).get(KEY))
+    # at the scale the grid ran at (a smoke scale may draw fewer samples)
+    evaluate = evaluate_at(manifest.get("spec") or {}, (manifest.get("applied") or {}).get("scale"))
     entry = next((e for e in manifest.get("runs", []) if e.get("run_id") == run_dir.name), {})
     return evaluate, entry
 

@@ -96,6 +96,39 @@ def check_evaluate(value) -> dict[str, dict]:
     return out
 
 
+def scaled(evaluate, override, where: str) -> dict[str, dict]:
+    """The grid's evaluations with a scale's `evaluate: {NAME: {key: value}}` merged in
+    (generate: and decode_speed: field by field), validated: a smoke scale draws fewer
+    samples without renaming what the checks read. `where` names the scale's key."""
+    out = check_evaluate(evaluate)
+    if override in (None, {}):
+        return out
+    if not isinstance(override, dict):
+        raise ConfigError(where, f"expected a mapping of NAME: {{key: value}}, got {override!r}")
+    out = dict(out)
+    for name, part in override.items():
+        if name not in out:
+            raise ConfigError(f"{where}.{name}", f"not an evaluation of the grid; valid: "
+                              f"{', '.join(out) or 'none (the grid has no evaluate:)'}")
+        if not isinstance(part, dict) or not part:
+            raise ConfigError(f"{where}.{name}", f"expected a non-empty mapping, got {part!r}")
+        merged = dict(out[name])
+        for key, value in part.items():
+            both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+            merged[key] = {**merged[key], **value} if both else value
+        out[name] = merged
+    return check_evaluate(out)
+
+
+def evaluate_at(spec: dict, scale: str | None) -> dict[str, dict]:
+    """A grid spec's evaluations at `scale` (None: as written)."""
+    if scale == "smoke" and spec.get("smoke") is not None:
+        override, where = spec["smoke"], "smoke"
+    else:
+        override, where = (spec.get("scales") or {}).get(scale) or {}, f"scales.{scale}"
+    return scaled(spec.get(KEY), (override or {}).get(KEY), f"{where}.{KEY}")
+
+
 def check_override(key: str, where: str) -> None:
     section, dot, field = key.partition(".")
     if section not in SECTIONS or not dot or not field:
