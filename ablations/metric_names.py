@@ -8,7 +8,8 @@ its cost (`COST`), and post-hoc evaluations: `<m>@<NAME>` for an evaluation NAME
 `decode_speed` evaluation's `<m>@<L>` per length. `<m>@<L>` is also an `lm` task's score
 at evaluation length L (`<m>@<L>_<band>` over a part of those crops, a task's `bands`:
 `_beyond`, the positions past the training length), `<m>@init` any logged metric's
-value at step 0 and `<m>@step<N>` its last value logged by step N.
+value at step 0, `<m>@step<N>` its last value logged by step N and `<m>@auc` the area
+under its logged curve over the run (steps as a fraction of the last).
 Each source declares its names where it computes them (Task.writes, posthoc/spec.py);
 tests check the declarations against what the code writes.
 """
@@ -53,7 +54,8 @@ def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | Non
     the lengths an `@L` may name (a task's eval_lengths, a decode_speed's lengths);
     None accepts any."""
     base, _, suffix = str(metric).partition("@")
-    suffix = suffix[:-len("@init")] if suffix.endswith("@init") else suffix
+    for whole in ("@init", "@auc"):                      # of a logged curve
+        suffix = suffix[:-len(whole)] if suffix.endswith(whole) else suffix
     if re.fullmatch(r"step\d+", suffix):                 # its value logged at step N
         suffix = ""
     length, _, band = suffix.partition("_")
@@ -64,12 +66,12 @@ def check_metric(where: str, metric: str, tasks: list[str], evaluate: dict | Non
                               f"{did_you_mean(band, bands)}; valid: "
                               f"{', '.join(bands) or 'none (no task of the grid has bands)'}")
         suffix = length
-    if suffix and suffix != "init" and not suffix.isdigit() \
+    if suffix and suffix not in ("init", "auc") and not suffix.isdigit() \
             and suffix not in check_evaluate(evaluate):
         names = list(check_evaluate(evaluate))
         raise ConfigError(where, f"unknown suffix in {metric!r}: @{suffix}"
                           f"{did_you_mean(suffix, names)} is neither an evaluation of the "
-                          f"grid ({', '.join(names) or 'none'}), a length nor init")
+                          f"grid ({', '.join(names) or 'none'}), a length, init nor auc")
     if suffix.isdigit() and lengths is not None and int(suffix) not in lengths:
         have = ", ".join(map(str, sorted(lengths))) or "none"
         raise ConfigError(where, f"unknown length in {metric!r}: @{suffix} is not a length "

@@ -127,6 +127,7 @@ def test_an_added_or_changed_evaluation_is_computed_without_retraining(grid_run,
     ("{x: {generate: {prompt: hi, temperature: -1}}}", ["generate.temperature", ">= 0"]),
     ("[causal]", ["evaluate", "expected a mapping"]),
     ("{step100: {model.causal: true}}", ["step100", "reserved"]),
+    ("{auc: {model.causal: true}}", ["auc", "reserved"]),
 ])
 def test_bad_evaluation_is_one_line_exit_2_before_anything_runs(tmp_path, capsys, evaluate, words):
     path = tmp_path / "bad.yaml"

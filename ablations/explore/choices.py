@@ -28,11 +28,12 @@ ORDER_PROMPTS = (
     ("w1 w7 E0 w3 w3 w9 E2 w4 w0 w5 w11 w2", "order: E0 comes before E2"),
     ("w1 w7 E2 w3 w3 w9 E0 w4 w0 w5 w11 w2", "the same bag of words, E2 first"),
 )
-# translate: source words s0..s31; the 4 phrases of 3 words come out in reverse order
+# translate: source words s0..s63; a sentence of 24 words comes out reversed
 TRANSLATE_PROMPTS = (
-    ("s0 s1 s2 s3 s4 s5 s6 s7 s8 s9 s10 s11",
-     "reordering: phrases (s0 s1 s2)...(s9 s10 s11) come out last-first"),
-    ("s20 s3 s3 s17 s8 s31 s0 s12 s25 s6 s14 s9", "another sentence, repeated word s3"),
+    (" ".join(f"s{i}" for i in range(24)),
+     "reordering: the 24 words come out last-first"),
+    ("s40 s3 s3 s17 s8 s31 s0 s12 s25 s6 s14 s9 s60 s2 s33 s47 s5 s19 s28 s51 s11 s44 s7 s63",
+     "another sentence, repeated word s3"),
 )
 
 GRIDS: dict[str, Choice] = {

@@ -74,10 +74,10 @@ def check_evaluate(value) -> dict[str, dict]:
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise ConfigError(KEY, f"bad evaluation name {name!r}; valid: a letter, then "
                               "letters, digits, _ or -")
-        if name == "init" or STEP.fullmatch(name):   # metric@init, metric@step<N> (report)
-            raise ConfigError(KEY, f"the evaluation name {name!r} is reserved (metric@init "
-                              "and metric@step<N> read a metric's value at a step of "
-                              "training); choose another")
+        if name in ("init", "auc") or STEP.fullmatch(name):   # read from a logged curve
+            raise ConfigError(KEY, f"the evaluation name {name!r} is reserved (metric@init, "
+                              "metric@step<N> and metric@auc read a metric's logged curve "
+                              "during training); choose another")
         if not isinstance(spec, dict) or not spec:
             raise ConfigError(where, f"expected a non-empty mapping of section.field: value "
                               f"(and optionally generate:, where:), got {spec!r}")

@@ -27,8 +27,8 @@ KEY_LABELS = {
 
 def metric_label(metric: str) -> str:
     """`val_loss@256` -> "validation loss (nats/token) at length 256"; an `@` suffix that
-    is no length names an evaluation (`@causal`) or a step (`@init`, `@step100`), never a
-    length."""
+    is no length names an evaluation (`@causal`), a step (`@init`, `@step100`) or the
+    whole curve (`@auc`), never a length."""
     name, _, at = metric.partition("@")
     base = name.split("/")[0]
     for prefix in ("val_", "train_", "test_"):
@@ -54,6 +54,8 @@ def at_label(at: str) -> str:
         return f" at length {length}, {BANDS[band]}"
     if at == "init":
         return " at initialisation"
+    if at == "auc":
+        return " (mean over training)"
     if at.startswith("step") and at[4:].isdigit():
         return f" at step {at[4:]}"
     if at.isdigit():

@@ -8,7 +8,9 @@ axis key (``model.pos``, ``bundle``, ...), every metric, the run's cost and a
 
 A metric a check or plot names that result.json lacks is read from metrics.csv: its last
 logged value, with the suffix ``@init`` its value at step 0 (``grad_norm@init``), with
-``@step<N>`` its last value logged by step N (``val_acc@step100``: learning speed).
+``@step<N>`` its last value logged by step N (``val_acc@step100``: learning speed), with
+``@auc`` the area under its logged curve over the run (steps as a fraction of the last:
+learning speed at an equal budget).
 
 A run without result.json is unfinished: skipped and counted. A damaged result.json or
 metrics.csv is skipped too and named in `GridResults.problems`, so the report covers the
@@ -195,16 +197,28 @@ def read_curves(grid: GridResults, run_id: str) -> pd.DataFrame | None:
 
 
 INIT = "@init"      # metric@init: its value at step 0, before any update
+AUC = "@auc"        # metric@auc: its mean over the run, by fraction of training
 AT_STEP = re.compile(r"(.+)@step(\d+)")   # metric@step<N>: its last value by step N
 
 
 def logged_value(grid: GridResults, run_id: str, metric: str) -> float:
     """The value of `metric` at the last step it was logged, for `<m>@init` the value
     of <m> at the first (the untrained model's), for `<m>@step<N>` its last value logged
-    by step N (how far training had got by then: learning speed); NaN if none."""
+    by step N (how far training had got by then: learning speed), for `<m>@auc` the area
+    under its logged curve with steps as a fraction of the run's last (trapezoids; the
+    curve's mean over training: learning speed at an equal budget, e.g. two families
+    whose steps cost different FLOPs, each trained to the same FLOPs); NaN if none."""
     df = read_curves(grid, run_id)
     if df is None:
         return math.nan
+    if metric.endswith(AUC):
+        df = df[df["metric"] == metric[:-len(AUC)]].drop_duplicates("step", keep="last")
+        df = df.sort_values("step", kind="stable")
+        x, y = df["step"].to_numpy(float), df["value"].to_numpy(float)
+        if len(df) < 2 or x[-1] <= 0:
+            return math.nan
+        x = x / x[-1]
+        return float(((y[1:] + y[:-1]) * (x[1:] - x[:-1])).sum() / 2)
     at = AT_STEP.fullmatch(metric)
     if at:                                      # the last value logged by step N
         df = df[(df["metric"] == at[1]) & (df["step"] <= int(at[2]))]
