@@ -143,3 +143,15 @@ def test_a_replication_that_disagrees_is_shown_beside_the_verdict(tmp_path):
     assert (rep / "verdicts.json").is_file()
     report = (tmp_path / "REPORT.md").read_text()
     assert "seeds 1 of 2" in report and "does not replicate" in report
+
+
+def test_the_replicated_tally_counts_decided_verdicts_that_came_out_the_same():
+    from ablations.report.replication import tally
+    v = lambda verdict, seeds, sanity=False: {"verdict": verdict, "sanity": sanity,  # noqa: E731
+                                              "replicated": {"seeds": seeds, "corpus": None}}
+    assert tally([v("supported", "supported"), v("not_supported", "inconclusive"),
+                  v("inconclusive", "inconclusive"),          # stays undecided: not counted
+                  v("supported", "supported", sanity=True),   # a sanity check: counted nowhere
+                  v("supported", None)]) == "seeds 1 of 2"    # not replicated yet
+    assert tally([v("inconclusive", "supported")]) == "seeds: none decided"
+    assert tally([v("supported", None)]) == "not run"

@@ -86,12 +86,20 @@ def text(v: dict) -> str:
     return f" *Replication:* {'; '.join(parts)}." if parts else ""
 
 
+DECIDED = ("supported", "not_supported")
+
+
 def tally(vlist: list[dict]) -> str:
-    """'seeds 5 of 6, corpus 3 of 4' replicated; 'not run' when no replication exists."""
+    """'seeds 5 of 6, corpus 3 of 4': of the decided verdicts (an inconclusive one that
+    stays inconclusive replicates nothing), how many came out the same; 'not run' when
+    no replication exists."""
     parts = []
     for kind in KINDS:
-        done = [v for v in verdicts_only(vlist) if (v.get("replicated") or {}).get(kind)]
-        if done:
+        ran = [v for v in verdicts_only(vlist) if (v.get("replicated") or {}).get(kind)]
+        done = [v for v in ran if v["verdict"] in DECIDED]
+        if ran and not done:
+            parts.append(f"{kind}: none decided")
+        elif done:
             same = sum(v["replicated"][kind] == v["verdict"] for v in done)
             parts.append(f"{kind} {same} of {len(done)}")
     return ", ".join(parts) or "not run"
