@@ -22,6 +22,7 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -
     not need the corpus) builds its task and can generate where it asks to."""
     evaluate = check_evaluate(evaluate)
     checked: dict[str, None] = {}
+    candidates = [(r.manifest_entry(), r.config) for r in runs]      # what a scorer names
     for name, spec in evaluate.items():
         selected = [r for r in runs if applies(spec, r.manifest_entry(), r.config)]
         if runs and not selected:
@@ -38,8 +39,7 @@ def check_runs(evaluate: dict | None, runs, cache_dir=None, data: bool = True) -
                 selector = (spec.get("generate") or {}).get("scorer")
                 if selector:
                     check_scorer(selector, run.config,
-                                 scorers(selector, run.config["train"].get("seed"),
-                                         [(r.manifest_entry(), r.config) for r in runs]),
+                                 scorers(selector, run.config["train"].get("seed"), candidates),
                                  "generate.scorer")
                 if not data:
                     continue
@@ -58,14 +58,14 @@ def with_scorers(evaluate: dict | None, kept: list, runs: list) -> list:
     """`kept` and the runs that their `generate: scorer:` evaluations name among `runs`:
     a replication reruns the cells its checks read and their judges."""
     out, ids = list(kept), {r.run_id for r in kept}
+    by_id = {r.run_id: r for r in runs}
+    candidates = [(r.manifest_entry(), r.config) for r in runs]
     for spec in check_evaluate(evaluate).values():
         selector = (spec.get("generate") or {}).get("scorer")
         if not selector:
             continue
         for run in [r for r in kept if applies(spec, r.manifest_entry(), r.config)]:
-            by_id = {r.run_id: r for r in runs}
-            for entry, _ in scorers(selector, run.config["train"].get("seed"),
-                                    [(r.manifest_entry(), r.config) for r in runs]):
+            for entry, _ in scorers(selector, run.config["train"].get("seed"), candidates):
                 if entry["run_id"] not in ids:
                     out.append(by_id[entry["run_id"]])
                     ids.add(entry["run_id"])
