@@ -167,9 +167,9 @@ class Attention(nn.Module):
         self.recorded: list | None = None       # set by inspect.record_attention
 
     def qk_grads(self) -> list[torch.Tensor]:
-        """The gradients of the query and key projections (weight and bias rows), the
-        only parameters whose gradient passes through the softmax's Jacobian: where
-        saturated attention would starve learning (Vaswani 3.2.1). Empty before backward."""
+        """The gradients of the query and key projections (weight and bias rows), which
+        reach the loss only through the softmax's Jacobian: what saturated attention
+        would starve (Vaswani 3.2.1). Empty before backward."""
         if self.cross:
             params, rows = [self.q_proj, self.kv_proj], [None, self.n_kv_heads * self.head_dim]
         else:
