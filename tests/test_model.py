@@ -259,7 +259,7 @@ def test_integer_pe_survives_layernorm_and_grows():
 def test_attention_scales():
     cfg = tiny(d_model=64, n_heads=1)
     q = torch.ones(1, 1, 2, 64)
-    expected = {"sqrt": 1 / 8, "none": 1.0, "dk": 1 / 64, "learned": 1 / 8}
+    expected = {"sqrt": 1 / 8, "none": 1.0, "dk": 1 / 64, "learned": 1 / 8, "learned_unit": 1.0}
     for name in registries["attn_scale"].names():
         q2, s = registries["attn_scale"].get(name)(cfg)(q)
         assert (q2 * s).flatten()[0].item() == pytest.approx(expected[name], rel=1e-5), name
