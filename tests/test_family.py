@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 
@@ -155,3 +156,31 @@ def test_the_replicated_tally_counts_decided_verdicts_that_came_out_the_same():
                   v("supported", None)]) == "seeds 1 of 2"    # not replicated yet
     assert tally([v("inconclusive", "supported")]) == "seeds: none decided"
     assert tally([v("supported", None)]) == "not run"
+
+
+def test_a_replication_of_an_earlier_grid_is_not_judged(tmp_path, capsys):
+    """A replication run for other settings (here another task) holds another grid's
+    runs: judging the current checks on them would report a verdict as (not)
+    replicated on evidence it never had. A check rewritten since is not covered."""
+    def replicate(grid_spec, checks):
+        rep = make_grid(tmp_path / "g" / "replication",
+                        {**grid_spec, "name": "seeds", "seeds": [10, 11, 12]},
+                        lambda c, s: metrics(c, s - 10))        # the same numbers again
+        manifest = json.loads((rep / "manifest.json").read_text())
+        manifest.update(name="g", replication={"kind": "seeds", "checks": checks})
+        (rep / "manifest.json").write_text(json.dumps(manifest))
+
+    now = spec([SANITY, STRONG_CHECK, WEAK_CHECK])
+    make_grid(tmp_path, now, metrics)
+    replicate({**now, "task": {"name": "copy"}}, [1, 2])             # another grid's runs
+    # left out, like a damaged file: one line, and the report exits 1
+    assert cli(["report", "--results", str(tmp_path), "--no-explainers", "-q"]) == 1
+    assert "earlier version of the grid (its task differ" in capsys.readouterr().err
+    entries = json.loads((tmp_path / "g" / "verdicts.json").read_text())
+    assert all(e["replicated"]["seeds"] is None for e in entries)
+    # the same runs, but check 2 was rewritten after the replication ran
+    shutil.rmtree(tmp_path / "g" / "replication")
+    replicate(spec([SANITY, STRONG_CHECK, {**WEAK_CHECK, "claim": "an older claim"}]), [1, 2])
+    assert cli(["report", "--results", str(tmp_path), "--no-explainers", "-q"]) == 0
+    entries = json.loads((tmp_path / "g" / "verdicts.json").read_text())
+    assert [e["replicated"]["seeds"] is None for e in entries] == [True, False, True]

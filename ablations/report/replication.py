@@ -4,7 +4,9 @@
 held-out seeds; `.../corpus/` the same on a second corpus (text tasks). Each is a grid
 folder of its own whose manifest lists the checks it replicates (`replication.checks`,
 indices into the grid's `checks:`). Those checks are judged there exactly as on the
-original runs (their own Holm family), and each verdict of the grid records what they
+original runs (their own Holm family), unless the grid has changed since: a replication
+run for other settings is not judged at all, and a check rewritten since is not covered
+(each is named in the report's problems). Each verdict of the grid records what they
 gave: `replicated: {seeds: VERDICT|null, corpus: VERDICT|null}`, null where there is no
 replication result (yet) or the replication does not cover the check. A verdict that
 does not replicate is shown beside the original wherever the verdict is, never dropped.
@@ -20,6 +22,10 @@ from .table import GridResults, load
 from .verdicts import WORDS, evaluate_grid
 
 KINDS = ("seeds", "corpus")
+# the spec keys that decide which runs a replication holds: where one differs from the
+# grid's, the replication is of an earlier grid (a check that changed is not covered)
+RUNS_FROM = ("task", "base", "axes", "bundles", "exclude", "experiments", "match", "tune",
+             "evaluate")
 NAMES = {"seeds": "held-out seeds", "corpus": "second corpus"}
 FOLDER = "replication"
 
@@ -40,13 +46,23 @@ def judge(grid: GridResults, problems: list[str] | None = None) -> dict[str, lis
         if not (path / store.MANIFEST).is_file():
             continue
         try:
-            covered = set((store.read_manifest(path).get("replication") or {})
-                          .get("checks") or [])
+            manifest = store.read_manifest(path)
             rep = load(path)
         except (OSError, store.Unreadable) as e:
             if problems is not None:
                 problems.append(str(e))
             continue
+        ran_for = manifest.get("spec") or {}
+        changed = [k for k in RUNS_FROM if ran_for.get(k) != grid.spec.get(k)]
+        if changed:                 # its runs are another grid's: judging them would lie
+            if problems is not None:
+                problems.append(f"{path}: run for an earlier version of the grid (its "
+                                f"{', '.join(changed)} differ); not judged: run `ablate "
+                                "replicate` again")
+            continue
+        then = ran_for.get("checks") or []
+        covered = {i for i in (manifest.get("replication") or {}).get("checks") or []
+                   if i < len(then) and i < n and then[i] == grid.spec["checks"][i]}
         if problems is not None:
             problems.extend(rep.problems)
         if rep.runs.empty:
