@@ -188,3 +188,20 @@ def test_a_tuned_grid_shows_each_variant_at_its_chosen_rate(results, monkeypatch
         assert [v.run_id for v in grid.variants] == [want] and not grid.missing
     monkeypatch.setattr(tuning, "chosen", lambda gdir, name: {})    # sweep not finished
     assert Grid(results, "tiny_lm").missing == ["pos=rope (no run at a chosen rate)"]
+
+
+def test_a_grid_whose_prompts_its_results_cannot_read_is_skipped_not_fatal(results, tmp_path,
+                                                                           monkeypatch):
+    from ablations.explore import choices
+    out = tmp_path / "site"
+    export(results, out, ["tiny_lm", "tiny_translate"])
+    before = (out / "data" / "tiny_translate.js").read_text()
+    # the grid's prompts name words its (older) results' vocabulary lacks
+    old = choices.GRIDS["tiny_translate"]
+    monkeypatch.setitem(choices.GRIDS, "tiny_translate", choices.Choice(
+        variants=old.variants, shown=old.shown, prompts=(("s0 s99", "a word past s7"),)))
+    notes = export(results, out, ["tiny_lm", "tiny_translate"])
+    skipped = [n for n in notes if n.startswith("tiny_translate")]
+    assert len(skipped) == 1 and "prompt" in skipped[0] and "kept the existing" in skipped[0]
+    assert (out / "data" / "tiny_translate.js").read_text() == before
+    assert any(n.startswith("tiny_lm: 3 variants") for n in notes)      # the others go on

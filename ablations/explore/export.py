@@ -149,7 +149,9 @@ def write_page(out: Path) -> None:
 
 def export(results: Path, out: Path, names: list[str]) -> list[str]:
     """Write the site for `names`; returns one note per grid. A grid whose chosen runs
-    lack weights keeps the data file it has (a fresh clone keeps the committed export)."""
+    lack weights keeps the data file it has (a fresh clone keeps the committed export),
+    and so does one whose prompts its results cannot read: one grid never stops the
+    others."""
     results, out = Path(results), Path(out)
     unknown = [n for n in names if n not in GRIDS]
     if unknown:
@@ -171,7 +173,13 @@ def export(results: Path, out: Path, names: list[str]) -> list[str]:
             notes.append(f"{name}: fewer than 2 of its variants kept weights (missing: "
                          f"{', '.join(grid.missing)}); skipped")
             continue
-        store.atomic_write_text(target, script("EXPLORER_DATA", name, grid.data()))
+        try:
+            data = grid.data()
+        except ConfigError as e:       # e.g. its prompts name words its results predate
+            notes.append(f"{name}: {e}; skipped" + (f" (kept the existing {target})"
+                                                    if target.is_file() else ""))
+            continue
+        store.atomic_write_text(target, script("EXPLORER_DATA", name, data))
         notes.append(f"{name}: {len(grid.variants)} variants, "
                      f"{target.stat().st_size / 1e6:.2f} MB -> {target}")
     written = [n for n in GRIDS if (out / "data" / f"{n}.js").is_file()]
