@@ -41,6 +41,7 @@ class FakeProbe:
 
 
 def estimator(tmp_path, fake, **kw):
+    kw.setdefault("load", lambda: (0.0, 0.0, 0.0))         # a quiet machine, unless told
     return Estimator(tmp_path, None, threads=2, probe=fake.probe, startup=fake.startup, **kw)
 
 
@@ -66,6 +67,22 @@ def test_one_probe_per_shape_and_one_startup_per_grid(tmp_path):
     assert fake.calls == [(16, 2), (32, 2)] and fake.startups == 1
     assert "a timed probe on this machine: 2 shape(s), 2.0s start-up per run, 2 thread(s) " \
         "for 4 run(s)" == est.describe()
+
+
+def test_a_probe_on_a_busy_machine_says_its_times_may_be_too_long(tmp_path):
+    import os
+    cores = os.cpu_count() or 1
+    busy = estimator(tmp_path, FakeProbe(), load=lambda: (cores + 0.5, 0.0, 0.0))
+    busy.seconds(run(), 1000, "cpu", "pending")
+    assert busy.describe().endswith(f"(load {cores + 0.5:.1f} on {cores} core(s)), so its "
+                                    "times may be several times too long: rerun the dry run "
+                                    "on a quiet machine")
+    quiet = estimator(tmp_path, FakeProbe(), load=lambda: (0.0, 0.0, 0.0))
+    quiet.seconds(run(), 1000, "cpu", "pending")
+    assert "busy" not in quiet.describe()
+    unprobed = estimator(tmp_path, FakeProbe(), load=lambda: (cores + 9.0, 0.0, 0.0))
+    unprobed.seconds(run(), 1000, "gpu", "pending")          # the FLOP model: no probe
+    assert "busy" not in unprobed.describe()
 
 
 def test_finished_runs_of_the_same_shape_beat_the_probe(tmp_path):

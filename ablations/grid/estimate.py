@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..tasks import TASKS, make_params
 # sizes, and bf16 on one data-centre GPU (H100-class at ~40% of its dense peak)
 DEVICES = {"cpu": (40e9, 3e-3), "gpu": (400e12, 8e-3)}
 STARTUP_S = 3.0
+LOAD = getattr(os, "getloadavg", None)       # (1, 5, 15-minute load); not on Windows
 # train fields that change what a run computes but not how long it takes
 UNTIMED = {"seed", "lr", "schedule", "warmup", "min_lr_ratio", "weight_decay", "beta1",
            "beta2", "grad_clip", "logger"}
@@ -88,8 +90,9 @@ class Estimator:
     the probe.py functions (replaceable in tests), called once per shape and once."""
 
     def __init__(self, grid_dir: Path, cache_dir, threads: int, probe=None, startup=None,
-                 use_probe: bool = True):
+                 use_probe: bool = True, load=LOAD):
         self.finished = finished_times(grid_dir)
+        self.load, self.load_at_probe = load, None
         self.grid_dir, self.cache_dir, self.threads = Path(grid_dir), cache_dir, threads
         if use_probe and probe is None:
             from . import probe as probe_module
@@ -124,6 +127,8 @@ class Estimator:
             return None
         key = shape_key(config)
         if key not in self.shapes:
+            if self.load_at_probe is None and self.load is not None:
+                self.load_at_probe = self.load()[0]      # before the probe adds its own
             try:
                 self.shapes[key] = self.probe(config, self.cache_dir, self.threads)
                 if self.startup_s is None:
@@ -144,7 +149,17 @@ class Estimator:
                 text += (f": {len([s for s in self.shapes.values() if s])} shape(s), "
                          f"{self.startup_s:.1f}s start-up per run, {self.threads} thread(s)")
             parts.append(f"{text} for {n} run(s)")
-        return "; ".join(parts)
+        return "; ".join(parts) + self._busy()
+
+    def _busy(self) -> str:
+        """A probe that shares the cores with other work oversubscribes them, and its
+        threads then wait on each other: seen here at 6x a quiet machine's step time."""
+        cores, load = os.cpu_count() or 1, self.load_at_probe
+        if not self.used["probe"] or load is None or load + self.threads <= cores:
+            return ""
+        return (f"; the machine was busy while the probe ran (load {load:.1f} on {cores} "
+                f"core(s)), so its times may be several times too long: rerun the dry run "
+                f"on a quiet machine")
 
 
 def device_of(config: dict, scale: str | None) -> str:
