@@ -158,6 +158,18 @@ def test_the_replicated_tally_counts_decided_verdicts_that_came_out_the_same():
     assert tally([v("supported", None)]) == "not run"
 
 
+def test_a_replication_that_decides_an_inconclusive_verdict_is_not_a_failure():
+    from ablations.report.replication import cell
+    v = lambda verdict, seeds: {"verdict": verdict,  # noqa: E731
+                                "replicated": {"seeds": seeds, "corpus": None}}
+    assert cell(v("inconclusive", "supported"), "seeds") == \
+        "supported (the original was inconclusive)"
+    assert cell(v("supported", "inconclusive"), "seeds") == \
+        "**inconclusive: does not replicate**"
+    assert cell(v("inconclusive", "inconclusive"), "seeds") == "inconclusive"
+    assert cell(v("supported", None), "corpus") == "not run"
+
+
 def test_a_replication_of_an_earlier_grid_is_not_judged(tmp_path, capsys):
     """A replication run for other settings (here another task) holds another grid's
     runs: judging the current checks on them would report a verdict as (not)

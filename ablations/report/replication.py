@@ -87,12 +87,18 @@ def attach(verdict_list: list[dict], replicated: dict[str, list | None]) -> None
 
 
 def cell(v: dict, kind: str) -> str:
-    """One replication of a verdict in words, flagged when it does not match."""
+    """One replication of a verdict in words, flagged when it does not match. An
+    inconclusive original has nothing to replicate: a replication that decides it says
+    so, unflagged (more held-out seeds than original ones often have the power)."""
     got = (v.get("replicated") or {}).get(kind)
     if got is None:
         return "not run"
     text = WORDS[got].lower()
-    return text if got == v["verdict"] else f"**{text}: does not replicate**"
+    if got == v["verdict"]:
+        return text
+    if v["verdict"] not in DECIDED:
+        return f"{text} (the original was inconclusive)"
+    return f"**{text}: does not replicate**"
 
 
 def text(v: dict) -> str:
