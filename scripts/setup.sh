@@ -27,8 +27,8 @@ want=$(cat pyproject.toml <(echo "$here") <(command -v "$PY") | cksum | cut -d' 
 stamp=${XDG_CACHE_HOME:-$HOME/.cache}/transformer-ablations/setup-$(echo "$here" | cksum | cut -d' ' -f1)
 installed=$(cd / && "$PY" -c "
 import importlib.util as u, os
-for name in ('lightning', 'tokenizers', 'datasets', 'pandas', 'matplotlib', 'pytest', 'ruff',
-             'submitit'):
+for name in ('lightning', 'tokenizers', 'datasets', 'pandas', 'matplotlib', 'pytest', 'xdist',
+             'ruff', 'submitit'):
     assert u.find_spec(name), name
 print(os.path.dirname(os.path.dirname(os.path.realpath(u.find_spec('ablations').origin))))
 " 2>/dev/null || true)
