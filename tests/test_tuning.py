@@ -87,6 +87,42 @@ def test_checks_compare_at_the_tuned_lr_unless_told_otherwise(grid):
     assert fixed["verdict"] == "supported"                  # 1.56 vs 1.36 at lr 1e-3
 
 
+def test_a_choice_at_the_edge_of_the_sweep_is_flagged_where_it_is_read(grid, tmp_path):
+    # swiglu's best is 1e-2, the highest swept rate: its optimum may lie beyond the sweep
+    assert tuning.edges(grid) == {"ffn=swiglu": ["train.lr 0.01, the highest swept"]}
+    tuned, fixed = verdicts.evaluate_grid(grid)
+    assert tuned["edge"] == ["ffn=swiglu: train.lr 0.01, the highest swept"]
+    assert "Tuned at the edge of the sweep" in verdicts.in_words(tuned)
+    assert "edge" not in fixed                      # `tuned: false` reads every rate
+    command.report_grid(tmp_path / "tuned")
+    readme = (tmp_path / "tuned" / "README.md").read_text()
+    assert "0.01 (edge)" in readme and "0.003 (edge)" not in readme
+    assert "**At the edge of the sweep:** 1 of 2 variants" in readme
+    saved = json.loads((tmp_path / "tuned" / "verdicts.json").read_text())
+    assert saved[0]["edge"] and "edge" not in saved[1]
+
+
+def test_no_edge_inside_the_sweep(tmp_path):
+    # every variant's best is 3e-3, inside [1e-3, 1e-2]
+    def inside(cell, seed):
+        v = 1.0 + abs(math.log10(cell["train.lr"] / 3e-3)) + 0.01 * seed
+        return {"val_loss": v, "test_loss": v}
+    make_grid(tmp_path, SPEC, inside)
+    grid = table.load(tmp_path / "tuned")
+    assert tuning.edges(grid) == {}
+    assert "edge" not in verdicts.evaluate_grid(grid)[0]
+
+
+def test_a_metric_at_initialisation_is_not_flagged(tmp_path):
+    # it does not depend on the rate, so where the rate was chosen says nothing about it
+    spec = {**SPEC, "checks": [{**SPEC["checks"][0], "metric": "grad@init"}]}
+    make_grid(tmp_path, spec, lambda cell, seed: {**metrics(cell, seed),
+                                                  "grad@init": 1.0 + seed})
+    grid = table.load(tmp_path / "tuned")
+    assert tuning.edges(grid)                        # swiglu chose the highest rate
+    assert "edge" not in verdicts.evaluate_grid(grid)[0]
+
+
 def test_report_writes_the_tuned_section_plot_and_table(grid, tmp_path):
     command.report_grid(tmp_path / "tuned")
     readme = (tmp_path / "tuned" / "README.md").read_text()

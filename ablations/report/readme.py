@@ -64,11 +64,13 @@ def tuning_section(grid: GridResults) -> list[str]:
     tests = [m for m in dict.fromkeys(named + ["test_loss"])
              if isinstance(m, str) and m.startswith("test_") and m in grid.runs.columns]
     at_best = tuning.tuned_runs(grid)
+    edges = tuning.edges(grid)
     rows = []
     for _, r in sens.iterrows():
         row = {"variant": r["variant"]}
-        row.update({f"chosen {k.split('.')[-1]}": f"{r[k]:g}" if isinstance(r[k], float)
-                    else r[k] for k in keys})
+        at_edge = " ".join(edges.get(r["variant"], []))
+        row.update({f"chosen {k.split('.')[-1]}": (f"{r[k]:g}" if isinstance(r[k], float)
+                    else r[k]) + (" (edge)" if f"{k} " in at_edge else "") for k in keys})
         row["val_loss (choice)"] = f"{r['best_val_loss']:.4g}"
         sub = at_best[at_best["variant"] == r["variant"]]
         for m in tests:
@@ -87,7 +89,19 @@ def tuning_section(grid: GridResults) -> list[str]:
             "the final validation loss (clipped at the loss at initialisation; a diverged "
             "run counts as that) minus the best one: 0 means any swept value does as well; "
             "see [tuning.csv](tuning.csv) for every value.\n",
-            pd.DataFrame(rows).to_markdown(index=False), ""]
+            pd.DataFrame(rows).to_markdown(index=False), ""] + _edge_note(edges, len(sens))
+
+
+def _edge_note(edges: dict, n: int) -> list[str]:
+    """Say which choices sit at the edge of their sweep: there the best value swept need
+    not be the best value, and a comparison with such a variant is tuned only as far as
+    the sweep reaches."""
+    if not edges:
+        return []
+    which = "; ".join(f"{v} ({', '.join(e)})" for v, e in edges.items())
+    return [f"**At the edge of the sweep:** {len(edges)} of {n} variants chose the lowest "
+            f"or highest swept value: {which}. Their best value may lie beyond the sweep, "
+            "so a comparison that reads them says so; widen `tune:` to bracket it.\n"]
 
 
 def _swept(spec: dict) -> dict:

@@ -14,10 +14,15 @@ trains every cell at each swept value and compares the cells each at its best on
   training instabilities"): the mean over the swept values v of min(L(v), L0) - L*,
   where L(v) is the mean final validation loss at v and L* the best of them. 0 means
   every swept value is as good as the best; large means the variant needs its rate.
+- A choice at the edge of its sweep (the lowest or highest swept value of a numeric
+  setting) is the best value swept, not necessarily the best: the optimum may lie
+  beyond. The tuned table and every verdict that reads such a variant say so, so a
+  grid whose sweep is too narrow cannot pass its comparisons off as tuned.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 import pandas as pd
 
@@ -124,6 +129,34 @@ def sensitivity(grid: GridResults) -> pd.DataFrame:
                      "swept": len(sub), "diverged": int(sub["diverged"].sum()),
                      "runs": int(sub["n"].sum())})
     return pd.DataFrame(rows)
+
+
+def edges(grid: GridResults) -> dict[str, list[str]]:
+    """variant -> its choices at the edge of their sweep, in words ("train.lr 0.01, the
+    highest swept"); variants whose choices are all inside their sweep are absent. Only
+    numeric settings with at least two swept values have edges."""
+    table = sweep(grid)
+    if table.empty:
+        return {}
+    keys = [k for k in tune_keys(grid.spec) if k in table.columns]
+    out: dict[str, list[str]] = {}
+    for variant, sub in table.groupby("variant", sort=False):
+        best = sub[sub["best"]]
+        if best.empty:
+            continue
+        for k in keys:
+            values = sorted({v for v in sub[k] if _number(v)})
+            pick = best[k].iloc[0]
+            if len(values) < 2 or not _number(pick):
+                continue
+            where = "lowest" if pick == values[0] else "highest" if pick == values[-1] else ""
+            if where:
+                out.setdefault(variant, []).append(f"{k} {pick:g}, the {where} swept")
+    return out
+
+
+def _number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def runs_for(grid: GridResults, item: dict) -> pd.DataFrame:

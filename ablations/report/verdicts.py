@@ -55,7 +55,7 @@ from ..selector import describe as describe_selector
 from .analysis import describe, difference, per_seed, select
 from .kinds import CHECKS, better_of, check_kind
 from .table import GridResults
-from .tuning import runs_for
+from .tuning import edges, runs_for
 from .family import SANITY_WORDS, adjust, number as _number
 from .stats import Diff, p_beyond, seeds_needed, t_ppf
 
@@ -128,6 +128,8 @@ def evaluate(check: dict, grid: GridResults) -> dict:
         if not kind.evals and metric not in runs.columns:   # else metric@NAME columns
             raise LookupError(f"metric {metric!r} is not in the stored results")
         runs = runs[select(runs, check.get("where"))]
+        if not check.get("sanity") and check.get("tuned") is not False:
+            out.update(_edges(grid, check, runs))
         judged = kind.fn(check, runs, metric)
         verdict, evidence = judged[:2]
         # (p, seeds needed) per part; a plugin judge may give bare p values, or none
@@ -143,6 +145,26 @@ def evaluate(check: dict, grid: GridResults) -> dict:
     out.update(verdict=verdict, evidence=f"{metric}: {evidence}", p=_number(p),
                seeds_needed=max(needed) if needed else None)
     return out
+
+
+def _edges(grid: GridResults, check: dict, runs: pd.DataFrame) -> dict:
+    """{"edge": [...]} when a variant the check reads chose a value at the edge of its
+    sweep (report/tuning.py): the comparison is then tuned only as far as the sweep
+    reaches, and the verdict says so."""
+    at_edge = edges(grid)
+    if not at_edge or "variant" not in runs.columns or str(check.get("metric")).endswith("@init"):
+        return {}       # a metric at initialisation does not depend on the tuned rate
+    read = runs
+    for keys in (("compare", "against", "select"), ("more_in", "than_in")):
+        sels = [check[k] for k in keys if isinstance(check.get(k), dict)]
+        if sels:
+            mask = pd.Series(False, index=read.index)
+            for sel in sels:
+                mask |= select(read, sel)
+            read = read[mask]
+    found = [f"{v}: {', '.join(at_edge[v])}" for v in dict.fromkeys(read["variant"])
+             if v in at_edge]
+    return {"edge": found} if found else {}
 
 
 def part_p(d: Diff, better: str, min_eff: float = 0.0) -> float:
@@ -309,4 +331,8 @@ def in_words(v: dict) -> str:
     claim = v["claim"].rstrip(".") + "."
     claim = claim[:1].upper() + claim[1:]
     word = (SANITY_WORDS if v.get("sanity") else WORDS)[v["verdict"]]
-    return f"**{word}.** {claim} *Evidence:* {v['evidence']}"
+    text = f"**{word}.** {claim} *Evidence:* {v['evidence']}"
+    if v.get("edge"):
+        text += (" *Tuned at the edge of the sweep* (the best value may lie beyond it): "
+                 + "; ".join(v["edge"]) + ".")
+    return text
