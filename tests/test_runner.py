@@ -253,6 +253,31 @@ def test_crash_and_divergence_are_isolated_and_retryable(tmp_path, fake, capsys)
     assert sorted(e["cfg"]["train"]["lr"] for e in fake()[4:]) == [2e9, 3e9]
 
 
+def test_run_folders_the_grid_no_longer_has_are_counted_kept_and_pruned(tmp_path, fake,
+                                                                         capsys):
+    runs = tmp_path / "r" / "fake" / "runs"
+    assert run_cli(capsys, "run", fake_grid(tmp_path, [1e-3, 2e-3]), "--results",
+                   tmp_path / "r")[0] == 0
+    first = sorted(p.name for p in runs.iterdir())
+    grid = fake_grid(tmp_path, [1e-3, 3e-3])                     # the grid changed
+    code, err = run_cli(capsys, "run", grid, "--results", tmp_path / "r")
+    assert code == 0 and "1 run folder(s) under runs/ are not runs of this grid" in err
+    assert "--prune" in err and len(list(runs.iterdir())) == 3   # kept: nothing is lost
+    gone = next(n for n in first if n not in {e["run_id"] for e in
+                store.read_json(tmp_path / "r" / "fake" / store.MANIFEST)["runs"]})
+    with store.run_lock(runs / gone) as mine:                    # another process trains it
+        assert mine
+        code, err = run_cli(capsys, "run", grid, "--results", tmp_path / "r", "--prune")
+    assert code == 0 and "kept 1 another process is training" in err
+    assert (runs / gone).is_dir()
+    code, err = run_cli(capsys, "run", grid, "--results", tmp_path / "r", "--prune")
+    assert code == 0 and "deleted 1 run folder(s)" in err
+    assert not (runs / gone).exists() and len(list(runs.iterdir())) == 2
+    assert len(fake()) == 3                                      # nothing trained twice
+    assert "not runs of this grid" not in run_cli(capsys, "run", grid, "--results",
+                                                  tmp_path / "r")[1]
+
+
 def results_of_fake(results: Path) -> list[dict]:
     return [store.read_json(p) for p in (results / "fake" / "runs").glob("*/result.json")]
 

@@ -28,7 +28,7 @@ from .children import child_env
 from .pool import GPU_LAYER, cpu_count, make_slots, parse_gpus, run_pool
 from .replication_spec import check_corpus, needed, on_corpus, text_experiments
 from .dry_run import dry_run
-from .runner import prepare, summarize
+from .runner import add_prune_option, prepare, stale, summarize
 from .spec import GridError
 from ..plugins import add_plugin_option
 
@@ -53,6 +53,7 @@ def add_arguments(p) -> None:
     add_plugin_option(p)
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the runs whose result is 'failed'")
+    add_prune_option(p)
     p.add_argument("--fresh-processes", action="store_true",
                    help="a fresh interpreter per run instead of a fork (as for `ablate run`)")
 
@@ -101,6 +102,7 @@ def main(args) -> int:
                                     "seeds": rep["seeds"], "corpus": p["corpus"],
                                     "chosen": chosen, "retune": bool(rep.get("retune"))}}
         store.write_manifest(store.grid_dir(root, p["kind"]), manifest)
+        stale(store.grid_dir(root, p["kind"]), p["runs"], args.prune)
         pending = prepare(p["runs"], root, p["kind"], args.retry_failed)
         label = f"{grid.name}/{FOLDER}/{p['kind']}"
         print(f"{label}: {len(p['runs'])} runs, {len(p['runs']) - len(pending)} already "

@@ -54,6 +54,7 @@ def add_arguments(p) -> None:
     plugins.add_plugin_option(p)
     p.add_argument("--retry-failed", action="store_true",
                    help="run again the runs whose result is 'failed' (not 'diverged')")
+    add_prune_option(p)
     p.add_argument("--retrain-damaged", action="store_true",
                    help="train again from step 0 the runs whose result.json, metrics.csv "
                         "or model.pt is damaged (what it is checked against: result.json)")
@@ -140,6 +141,7 @@ def _run(args, warm: list) -> int:
         "applied": {"scale": args.scale, "set": sets, "seeds": seeds, "plugins": modules},
         "runs": [r.manifest_entry() for r in runs]}
     store.write_manifest(gdir, manifest)
+    stale(gdir, runs, args.prune)
     notes: dict[str, tuple[str, str]] = {}
     pending = prepare(runs, results, grid.name, args.retry_failed, args.retrain_damaged, notes)
     print(f"{grid.name}: {len(runs)} runs, {len(runs) - len(pending)} already finished, "
@@ -157,6 +159,30 @@ def _run(args, warm: list) -> int:
                                         grid.name, [child_env(env, modules)
                                                     for env in slots.envs])
     return summarize(grid.name, runs, results, notes) or int(failed_evals > 0)
+
+
+def add_prune_option(p) -> None:
+    p.add_argument("--prune", action="store_true",
+                   help="delete the run folders the grid no longer has (an earlier version "
+                        "of it, or other --seeds / --set); without it they are counted, "
+                        "kept and never read")
+
+
+def stale(gdir: Path, runs, prune: bool) -> None:
+    """Say how many run folders the grid as it now stands does not have; delete them
+    with --prune (never one that another process is training)."""
+    old = store.stale_runs(gdir, (r.run_id for r in runs))
+    if not old:
+        return
+    if not prune:
+        print(f"{gdir}: {len(old)} run folder(s) under runs/ are not runs of this grid as "
+              "it now stands (an earlier version of it, or other --seeds / --set); the "
+              "report does not read them. --prune deletes them", file=sys.stderr)
+        return
+    kept = [p.name for p in old if not store.remove_run(p)]
+    print(f"{gdir}: deleted {len(old) - len(kept)} run folder(s) this grid no longer has"
+          + (f"; kept {len(kept)} another process is training ({', '.join(kept)})"
+             if kept else ""), file=sys.stderr)
 
 
 def prepare(runs, results: Path, name: str, retry_failed: bool,

@@ -25,6 +25,6 @@ from .manifest import read_config, read_manifest, write_config, write_manifest  
 from .metrics import MetricsWriter, last_step, read_metrics  # noqa: F401
 from .weights import read_model, write_model  # noqa: F401
 from .results import (DAMAGED, EXIT_BUSY, EXIT_FAILED, EXIT_OK, STATUSES,  # noqa: F401
-                      clear_result, clear_run, exit_code, is_done, read_result, run_lock,
-                      status_of, write_result)
+                      clear_result, clear_run, exit_code, is_done, read_result, remove_run,
+                      run_lock, stale_runs, status_of, write_result)
 from . import integrity  # noqa: F401

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import integrity
 from .evals import eval_path
 from .files import Unreadable, atomic_write_json, read_json
-from .layout import LOCK, METRICS, MODEL, RESULT, checkpoint_path
+from .layout import LOCK, METRICS, MODEL, RESULT, checkpoint_path, runs_dir
 
 STATUSES = ("ok", "diverged", "failed")
 # read, never written: result.json unreadable, or a file that no longer matches it
@@ -110,6 +110,25 @@ def run_lock(run_path: Path):
             yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def stale_runs(grid_path: Path, keep) -> list[Path]:
+    """Run folders of a grid folder whose id is not in `keep` (the grid's runs as it now
+    stands): an earlier version of the grid, or other --seeds / --set. The report never
+    reads them; they are kept until asked (`ablate run --prune`)."""
+    folder = runs_dir(grid_path)
+    keep = set(keep)
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in keep) \
+        if folder.is_dir() else []
+
+
+def remove_run(run_path: Path) -> bool:
+    """Delete a run folder unless another process holds its lock (it is training);
+    whether it was deleted."""
+    with run_lock(run_path) as mine:
+        if mine:
+            shutil.rmtree(run_path)
+    return mine
 
 
 def git_sha() -> str:
