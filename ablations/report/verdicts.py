@@ -34,7 +34,8 @@ kind `trend` — `along: [NAME, ...]` (evaluation names), `better`, optional `se
   and `min_effect`: metric@NAME should get better from each NAME to the next (e.g.
   distinct_2 rising with temperature); every consecutive pair is judged as a compare.
 On a tuned grid (`tune:`) a check reads each variant's runs at its chosen values
-(report/tuning.py) unless it says `tuned: false`.
+(report/tuning.py) unless it says `tuned: false`, and lists under "edge" those it reads
+whose choice is the lowest or highest swept value (a metric at initialisation excepted).
 Combining parts (each / best): supported when all parts are, not_supported when any is,
 else inconclusive. A check whose runs or metric are missing is inconclusive and says why.
 
