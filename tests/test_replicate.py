@@ -95,6 +95,24 @@ def test_dry_run_lists_only_the_cells_the_verdicts_read(tmp_path, capsys):
     assert not (tmp_path / "r").exists()                      # a dry run writes nothing
 
 
+@pytest.mark.parametrize("asked, says", [
+    (None, "no stored verdicts to size them by"),
+    (2, "asks for 3 (the minimum, 3)"),             # never fewer than three
+    (4, "asks for 4 (check 1): fewer, so a verdict may fail to replicate for want of power"),
+])
+def test_the_held_out_seed_count_is_set_against_the_power_estimate(tmp_path, capsys, asked,
+                                                                     says):
+    if asked is not None:               # the original's verdicts, as `ablate report` wrote
+        (tmp_path / "r" / "rep").mkdir(parents=True)
+        (tmp_path / "r" / "rep" / "verdicts.json").write_text(json.dumps([
+            {"verdict": "supported", "seeds_needed": asked},
+            {"verdict": "inconclusive", "seeds_needed": 9},      # undecided: not asked
+            {"verdict": "supported", "seeds_needed": 12, "sanity": True}]))
+    code, _, err = run(capsys, "replicate", grid_file(tmp_path), "--dry-run",
+                       "--results", tmp_path / "r")
+    assert code == 0 and "held-out seeds: 2 declared" in err and says in err, err
+
+
 def test_a_tuned_grid_replicates_each_variant_at_its_chosen_value(tmp_path, capsys):
     text = GRID.replace("  model.n_layers: [1, 2]\n", "").replace(
         "     where: {model.n_layers: 1},\n", "").replace(

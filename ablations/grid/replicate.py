@@ -20,7 +20,7 @@ from .. import store
 from ..posthoc import schedule
 from ..posthoc.spec import applies
 from ..report import tuning
-from ..report.replication import FOLDER, NAMES
+from ..report.replication import FOLDER, NAMES, power_advice
 from .estimate import Estimator, fmt_seconds
 from .expand import expand
 from .load import load
@@ -85,6 +85,7 @@ def main(args) -> int:
     except ConfigError as e:
         raise GridError(path, str(e)) from None
     root = store.grid_dir(results, grid.name) / FOLDER
+    print(f"{grid.name}: {power_advice(root.parent, len(rep['seeds']))}", file=sys.stderr)
     if args.dry_run:
         return show(grid, plans, results, root, args.scale, len(slots.envs))
     plugins = list(dict.fromkeys(grid.plugins + args.plugin))

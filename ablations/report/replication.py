@@ -30,6 +30,38 @@ NAMES = {"seeds": "held-out seeds", "corpus": "second corpus"}
 FOLDER = "replication"
 
 
+MIN_SEEDS = 3                   # issue 22's budget: three held-out seeds at least
+
+
+def seeds_asked(judged: list[dict]) -> tuple[int, list[int]]:
+    """How many held-out seeds the power estimate of a grid's decided verdicts asks for
+    (the most any asks: 80% power to see its effect at its per-seed spread), at least
+    MIN_SEEDS, and which checks (numbered from 1) ask that many."""
+    asks = {i + 1: v["seeds_needed"] for i, v in enumerate(judged)
+            if not v.get("sanity") and v.get("verdict") in ("supported", "not_supported")
+            and isinstance(v.get("seeds_needed"), int)}
+    n = max([MIN_SEEDS, *asks.values()])
+    return n, [i for i, k in asks.items() if k == n]
+
+
+def power_advice(grid_path: Path, declared: int) -> str:
+    """One line: the held-out seeds the grid declares against what the power estimate
+    of its stored verdicts asks for; a warning when it declares fewer."""
+    try:
+        judged = store.read_json(Path(grid_path) / "verdicts.json")
+    except (OSError, store.Unreadable):
+        return (f"held-out seeds: {declared} declared; no stored verdicts to size them by "
+                "(`ablate report` the grid first)")
+    n, checks = seeds_asked(judged)
+    which = f"check {', '.join(map(str, checks))}" if checks else f"the minimum, {MIN_SEEDS}"
+    line = (f"held-out seeds: {declared} declared; the power estimate of the decided "
+            f"verdicts asks for {n} ({which})")
+    if declared < n:
+        line += (": fewer, so a verdict may fail to replicate for want of power rather "
+                 "than because it is wrong; add seeds to replicate.seeds")
+    return line
+
+
 def folder(grid_path: Path, kind: str) -> Path:
     return Path(grid_path) / FOLDER / kind
 
