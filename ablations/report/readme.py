@@ -69,8 +69,8 @@ def tuning_section(grid: GridResults) -> list[str]:
     for _, r in sens.iterrows():
         row = {"variant": r["variant"]}
         at_edge = " ".join(edges.get(r["variant"], []))
-        row.update({f"chosen {k.split('.')[-1]}": (f"{r[k]:g}" if isinstance(r[k], float)
-                    else r[k]) + (" (edge)" if f"{k} " in at_edge else "") for k in keys})
+        row.update({f"chosen {k.split('.')[-1]}": _choice(r[k]) + (" (edge)" if f"{k} "
+                    in at_edge else "") for k in keys})
         row["val_loss (choice)"] = f"{r['best_val_loss']:.4g}"
         sub = at_best[at_best["variant"] == r["variant"]]
         for m in tests:
@@ -90,6 +90,13 @@ def tuning_section(grid: GridResults) -> list[str]:
             "run counts as that) minus the best one: 0 means any swept value does as well; "
             "see [tuning.csv](tuning.csv) for every value.\n",
             pd.DataFrame(rows).to_markdown(index=False), ""] + _edge_note(edges, len(sens))
+
+
+def _choice(value) -> str:
+    """A variant's chosen value; an experiment that does not tune the setting has none."""
+    if isinstance(value, float):
+        return "not tuned" if math.isnan(value) else f"{value:g}"
+    return str(value)
 
 
 def _edge_note(edges: dict, n: int) -> list[str]:
