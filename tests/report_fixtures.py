@@ -76,3 +76,16 @@ def make_grid(root: Path, spec: dict, metrics: Callable[[dict, int], dict],
                 "runs": entries}
     (gdir / "manifest.json").write_text(json.dumps(manifest))
     return gdir
+
+
+def as_ladder(gdir: Path, sizes: dict[str, int]) -> Path:
+    """Rewrite a grid made with cells carrying `_size` as the grid runner writes a
+    ladder's runs: each entry gets `size` and `size_params` (sizes: name -> N) and a
+    label that names its size."""
+    manifest = json.loads((gdir / "manifest.json").read_text())
+    for e in manifest["runs"]:
+        size = e["axes"].pop("_size")
+        rest = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in e["axes"].items())
+        e.update(size=size, size_params=sizes[size], label=f"size={size}, {rest}")
+    (gdir / "manifest.json").write_text(json.dumps(manifest))
+    return gdir

@@ -17,7 +17,7 @@ from ablations.report import plots, table, verdicts
 from ablations.report.kinds import CHECKS, check_entry, loaded
 from ablations.report.stats import t_ppf
 from ablations.report.trend import fit_slope
-from report_fixtures import make_grid
+from report_fixtures import as_ladder, make_grid
 
 loaded()
 
@@ -273,15 +273,7 @@ def test_the_report_judges_draws_and_renders_a_ladder(tmp_path):
     gdir = make_grid(tmp_path, spec, lambda c, seed: {"test_loss": 3.0 - 0.1 * STEP[c["_size"]]
                      - (0.02 + 0.03 * STEP[c["_size"]]) * (c["model.ffn"] == "swiglu")
                      + NOISE[seed] * (c["model.ffn"] == "swiglu")}, cells=cells)
-    manifest = (gdir / "manifest.json").read_text()
-    import json
-    m = json.loads(manifest)
-    for e in m["runs"]:                     # as the grid runner writes a ladder's runs
-        size = e["axes"].pop("_size")
-        e.update(size=size, size_params=SIZES[size],
-                 label=f"size={size}, ffn={e['axes']['model.ffn']}")
-    (gdir / "manifest.json").write_text(json.dumps(m))
-    grid = table.load(gdir)
+    grid = table.load(as_ladder(gdir, SIZES))
     assert list(grid.runs.columns[:5]) == ["run_id", "label", "variant", "size", "size_params"]
     v = verdicts.evaluate_grid(grid)[0]
     assert v["kind"] == "ladder" and v["trend"] == "grows" and v["verdict"] == "supported"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from transformer.validation import same_value
 
-from ..selector import matches, present
+from ..selector import describe as describe_selector, matches, present
 from .table import GridResults, usable
 from .stats import describe, difference, finite
 
@@ -35,6 +35,28 @@ def select(df: pd.DataFrame, selector: dict | None) -> pd.Series:
     return pd.Series([matches(dict(zip(keys, row)), selector)
                       for row in df[keys].itertuples(index=False, name=None)],
                      index=df.index, dtype=bool)
+
+
+def split_by(runs: pd.DataFrame, sel: dict) -> list[dict]:
+    """One selector per combination of the selector's keys among the runs it matches
+    (`each: true`: every value a part of its own); LookupError when none matches."""
+    sub = runs[select(runs, sel)]
+    if sub.empty:
+        raise LookupError(f"no finished runs match {describe_selector(sel)}")
+    return _combos(sub, list(sel))
+
+
+def rivals(runs: pd.DataFrame, sel: dict) -> list[dict]:
+    """One selector per combination of the selector's keys among the runs it does not
+    match (what `best` compares its selection with)."""
+    keys = list(sel)
+    return [c for c in _combos(runs.dropna(subset=keys), keys)
+            if not matches(c, sel)]
+
+
+def _combos(runs: pd.DataFrame, keys: list[str]) -> list[dict]:
+    rows = runs[keys].astype(object).drop_duplicates().itertuples(index=False, name=None)
+    return [dict(zip(keys, row)) for row in rows]
 
 
 def _slice(df: pd.DataFrame, cell: dict) -> pd.Series:

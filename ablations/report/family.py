@@ -15,6 +15,7 @@ import math
 from .stats import holm
 
 ALPHA = 0.05
+DECIDED = ("supported", "not_supported")      # the verdicts that say something
 # a sanity check's outcome in words: it either holds or points at a bug
 SANITY_WORDS = {"supported": "Holds", "not_supported": "Does not hold (a bug?)",
                 "inconclusive": "Not shown", "error": "Cannot be evaluated"}
@@ -49,4 +50,6 @@ def adjust(judged: list[dict]) -> list[dict]:
                              f"p_holm={fmt_p(v['p_holm'])}).")
     for v in judged:
         v.setdefault("p_holm", None)
+        if v["verdict"] not in DECIDED:
+            v.pop("closing", None)      # a gap within noise has no direction to lose
     return judged

@@ -46,6 +46,10 @@ class Kind:
     #                                         selector of each group (default: any one)
     choices: tuple[tuple[str, tuple], ...] = ()  # keys whose value is one of these
     ladder: bool = False                    # reads a ladder's sizes (grid/ladder.py)
+    gaps: Callable | None = field(default=None, compare=False, repr=False)
+    #                                         checks: fn(check, runs) -> [(a_sel, b_sel)],
+    #                                         the gaps a − b it judges at the end of
+    #                                         training (budget.py reads their curves)
     validate: Callable | None = field(default=None, compare=False, repr=False)
     #                                         fn(where, item): what the declarations above
     #                                         cannot say; raises ConfigError(where.key, ...)

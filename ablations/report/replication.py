@@ -17,7 +17,7 @@ import dataclasses
 from pathlib import Path
 
 from .. import store
-from .family import verdicts_only
+from .family import DECIDED, verdicts_only
 from .table import GridResults, load
 from .verdicts import WORDS, evaluate_grid
 
@@ -138,9 +138,6 @@ def text(v: dict) -> str:
     rep = v.get("replicated") or {}
     parts = [f"{NAMES[k]}: {cell(v, k)}" for k in KINDS if rep.get(k) is not None]
     return f" *Replication:* {'; '.join(parts)}." if parts else ""
-
-
-DECIDED = ("supported", "not_supported")
 
 
 def tally(vlist: list[dict]) -> str:

@@ -177,7 +177,9 @@ def fmt(x: float) -> str:
                                                          "expect"),
                  marks=("across",), selectors=("compare", "against"),
                  choices=(("across", ("size",)), ("expect", TRENDS)), directed=True,
-                 ladder=True)
+                 ladder=True, gaps=lambda check, runs: [
+                     ({"size": size, **check["compare"]}, {"size": size, **check["against"]})
+                     for size in runs["size"].dropna().unique()])
 def _ladder(check: dict, runs: pd.DataFrame, metric: str):
     better = better_of(check)
     expect = check["expect"] if isinstance(check["expect"], list) else [check["expect"]]

@@ -36,6 +36,8 @@ kind `trend` — `along: [NAME, ...]` (evaluation names), `better`, optional `se
 On a tuned grid (`tune:`) a check reads each variant's runs at its chosen values
 (report/tuning.py) unless it says `tuned: false`, and lists under "edge" those it reads
 whose choice is the lowest or highest swept value (a metric at initialisation excepted).
+A decided verdict whose gap was still closing fast when training stopped lists it under
+"closing" (report/budget.py).
 Combining parts (each / best): supported when all parts are, not_supported when any is,
 else inconclusive. A check whose runs or metric are missing is inconclusive and says why.
 
@@ -53,9 +55,10 @@ import math
 import pandas as pd
 
 from ..selector import describe as describe_selector
-from .analysis import describe, difference, per_seed, select
+from .analysis import describe, difference, per_seed, rivals, select, split_by
 from .kinds import CHECKS, better_of, check_kind
 from .table import GridResults
+from .budget import closing
 from .tuning import edges, runs_for
 from .family import SANITY_WORDS, adjust, number as _number
 from .stats import Diff, p_beyond, seeds_needed, t_ppf
@@ -137,6 +140,8 @@ def evaluate(check: dict, grid: GridResults) -> dict:
         parts = [x if isinstance(x, tuple) else (x, None)
                  for x in (judged[2] if len(judged) > 2 else [])]
         out.update(judged[3] if len(judged) > 3 else {})   # e.g. a ladder's trend
+        if not check.get("sanity"):
+            out.update(closing(grid, check, runs))
     except (KeyError, LookupError, ValueError) as e:
         msg = e.args[0] if e.args else str(e)
         verdict, evidence = "error", f"cannot evaluate: {msg}."
@@ -195,14 +200,17 @@ def _better(check: dict) -> str:
                  "clear min_effect (each: every value of compare's keys must, separately)",
                  required=("compare", "against"), optional=("min_effect", "each"),
                  selectors=("compare", "against"), numbers=("min_effect",), flags=("each",),
-                 directed=True)
+                 directed=True,
+                 gaps=lambda check, runs: [(part, check["against"]) for part in (
+                     split_by(runs, check["compare"]) if check.get("each")
+                     else [check["compare"]])])
 def _compare(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     against = side(runs, check["against"], metric)
     b_name = describe_selector(check["against"])
     parts = [check["compare"]]
     if check.get("each"):
-        parts = _split(runs, check["compare"])
+        parts = split_by(runs, check["compare"])
     verdicts, texts, ps = [], [], []
     for sel in parts:
         d = difference(side(runs, sel, metric), against)
@@ -221,15 +229,6 @@ def judged(d: Diff, better: str, min_eff: float, verdicts: list[str], ps: list[f
     ps.append((part_p(d, better, min_eff), seeds_needed(margin, d.spread)))
     return (text + (f" -> {verdicts[-1]}" if arrow else "")
             + (power_note(d, min_eff) if verdicts[-1] == "inconclusive" and d.n >= 2 else ""))
-
-
-def _split(runs: pd.DataFrame, sel: dict) -> list[dict]:
-    sub = runs[select(runs, sel)]
-    if sub.empty:
-        raise LookupError(f"no finished runs match {describe_selector(sel)}")
-    keys = list(sel)
-    combos = sub[keys].astype(object).drop_duplicates().itertuples(index=False, name=None)
-    return [dict(zip(keys, combo)) for combo in combos]
 
 
 @CHECKS.register("threshold", "the 95% CI of the selected runs' mean lies below and/or "
@@ -263,16 +262,14 @@ def _threshold(check: dict, runs: pd.DataFrame, metric: str):
 
 @CHECKS.register("best", "the selected group beats every other value of its keys",
                  required=("best",), optional=("min_effect",), selectors=("best",),
-                 numbers=("min_effect",), directed=True, whole=True)
+                 numbers=("min_effect",), directed=True, whole=True,
+                 gaps=lambda check, runs: [(check["best"], other)
+                                           for other in rivals(runs, check["best"])])
 def _best(check: dict, runs: pd.DataFrame, metric: str):
     better, min_eff = _better(check), float(check.get("min_effect", 0.0))
     sel = check["best"]
     chosen = side(runs, sel, metric)
-    keys = list(sel)
-    present = runs.dropna(subset=keys)
-    others = [dict(zip(keys, c)) for c in present[keys].astype(object).drop_duplicates()
-              .itertuples(index=False, name=None)
-              if not select(pd.DataFrame([dict(zip(keys, c))]), sel).iloc[0]]
+    others = rivals(runs, sel)
     if not others:
         raise LookupError(f"nothing to compare {describe_selector(sel)} with")
     verdicts, texts, ps = [], [], []
@@ -336,4 +333,8 @@ def in_words(v: dict) -> str:
     if v.get("edge"):
         text += (" *Tuned at the edge of the sweep* (the best value may lie beyond it): "
                  + "; ".join(v["edge"]) + ".")
+    if v.get("closing"):
+        text += (" *Gap still closing when training stops* (at the pace of its last "
+                 "doubling of steps, one more would close it; a longer budget may change "
+                 "the verdict): " + "; ".join(v["closing"]) + ".")
     return text
