@@ -80,6 +80,36 @@ def test_no_replicate_block_is_an_error_for_replicate_only(tmp_path, capsys):
     path = grid_file(tmp_path, **{"replicate: {seeds: [5, 6]}\n": ""})
     code, _, err = run(capsys, "replicate", path, "--dry-run", "--results", tmp_path / "r")
     assert code == 2 and "replicate: required" in err
+    code, out, _ = run(capsys, "replicate", path, "--dry-run", "--results", tmp_path / "r",
+                       "--seeds", "7,8")
+    assert code == 0 and out.count("pending") == 4        # --seeds declares one
+
+
+@pytest.mark.parametrize("argv, says", [
+    (("--seeds", "1,9"), "--seeds: seed 1 is also in seeds"),
+    (("--seeds", "9"), "--seeds: expected at least 2"),
+    (("--seeds", "a-b"), "--seeds: expected e.g. 1,2,3"),
+    (("--corpus", "shakespeare"), "--corpus: the grid has no text task"),
+])
+def test_bad_seeds_or_corpus_options_are_one_line_and_exit_2(tmp_path, capsys, argv, says):
+    code, _, err = run(capsys, "replicate", grid_file(tmp_path), "--dry-run",
+                       "--results", tmp_path / "r", *argv)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_options_replace_the_declared_seeds_and_corpus(tmp_path, capsys):
+    corpus = tmp_path / "other.txt"
+    corpus.write_text("a tale of two cities, it was the best of times. " * 40)
+    path = grid_file(tmp_path, LM, CORPUS="shakespeare")
+    code, out, err = run(capsys, "replicate", path, "--dry-run", "--results", tmp_path / "r",
+                         "--seeds", "30-32", "--corpus", f"file:{corpus}")
+    assert code == 0 and "held-out seeds: 3 declared" in err
+    seeds = [line.split()[1] for line in out.splitlines() if "pending" in line]
+    assert sorted(set(seeds)) == ["30", "31", "32"] and len(seeds) == 12
+    assert f"file:{corpus}" in out or str(corpus) in out, out
+    code, _, err = run(capsys, "replicate", path, "--dry-run", "--results", tmp_path / "r",
+                       "--corpus", "flie:x")
+    assert code == 2 and "--corpus" in err and "unknown source" in err, err
 
 
 def test_dry_run_lists_only_the_cells_the_verdicts_read(tmp_path, capsys):
@@ -191,7 +221,16 @@ def test_replicate_runs_resumes_and_the_report_judges_it(tmp_path, capsys, monke
     entries = json.loads((results / "rep" / "verdicts.json").read_text())
     assert entries[0]["replicated"] == {"seeds": "supported", "corpus": None}
     assert entries[1]["sanity"] and entries[1]["replicated"]["seeds"] is None
-    assert "held-out seeds" in (results / "rep" / "README.md").read_text()
+    assert "(`ablate replicate`) on held-out seeds 5, 6." in \
+        (results / "rep" / "README.md").read_text()
+    # a reviewer's own unseen seeds, without editing the grid: that replication is the
+    # one the report shows; the declared one's runs are kept and found again
+    code, _, err = run(capsys, "replicate", path, "--results", results, "--seeds", "20-22")
+    assert code == 0 and "6 to run" in err and "4 run folder(s)" in err, err
+    assert run(capsys, "report", "--results", results, "--no-explainers", "-q")[0] == 0
+    assert "on held-out seeds 20, 21, 22." in (results / "rep" / "README.md").read_text()
+    code, _, err = run(capsys, "replicate", path, "--results", results)
+    assert code == 0 and "4 already finished, 0 to run" in err
 
 
 def test_an_untuned_experiment_of_a_tuned_grid_is_replicated_too():

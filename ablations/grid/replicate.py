@@ -8,6 +8,12 @@ the checks it replicates. `ablate report` then judges those checks there and sho
 outcome beside each verdict (report/replication.py). The corpus replication runs the
 held-out seeds too, so it differs from the seeds one only in the text. Which runs are
 needed, and why tuned grids reuse their chosen rates: replication_spec.py.
+
+`--seeds` and `--corpus` replace the block's seeds and corpus (validated as the block
+is): a reviewer's own unseen seeds and text, with no edit to the grid file. The folders
+then hold that replication, the one the report judges and names; the declared one's runs
+stay under runs/ (counted as not this grid's, never read) and are found again, finished,
+when it is replicated once more.
 """
 from __future__ import annotations
 
@@ -26,15 +32,21 @@ from .expand import expand
 from .load import load
 from .children import child_env
 from .pool import GPU_LAYER, cpu_count, make_slots, parse_gpus, run_pool
-from .replication_spec import check_corpus, needed, on_corpus, text_experiments
+from .replication_spec import (as_options, check_corpus, needed, on_corpus, overridden,
+                               text_experiments)
 from .dry_run import dry_run
-from .runner import add_prune_option, prepare, stale, summarize
+from .runner import add_prune_option, parse_seeds, prepare, stale, summarize
 from .spec import GridError
 from ..plugins import add_plugin_option
 
 
 def add_arguments(p) -> None:
     p.add_argument("grid", help="grid spec (YAML) with a replicate: block")
+    p.add_argument("--seeds", metavar="LIST", help="held-out seeds to use instead of the "
+                   "grid's replicate.seeds: 1,2,3 or 7000-7002 (none of the grid's seeds)")
+    p.add_argument("--corpus", metavar="SOURCE", help="second corpus to use instead of "
+                   "the grid's replicate.corpus: shakespeare, python-docs, file:PATH, "
+                   "hf:NAME[:CONFIG]")
     p.add_argument("--only", choices=("seeds", "corpus"),
                    help="one replication (default: the held-out seeds, then the corpus "
                         "where the grid names one)")
@@ -66,10 +78,12 @@ def main(args) -> int:
             raise ConfigError("--workers", f"must be >= 1, got {args.workers}")
         gpus = parse_gpus(args.devices)
         grid = load(path, args.plugin)
-        rep = grid.spec.get("replicate")
-        if not rep:
+        if not grid.spec.get("replicate") and args.seeds is None:
             raise ConfigError("replicate", "required: the grid declares no held-out seeds; "
-                              "add replicate: {seeds: [...]}")
+                              "add replicate: {seeds: [...]} or pass --seeds")
+        given = (args.seeds is not None, args.corpus is not None)
+        grid = overridden(grid, parse_seeds(args.seeds) if given[0] else None, args.corpus)
+        rep = grid.spec["replicate"]
         if args.only == "corpus" and "corpus" not in rep:
             raise ConfigError("replicate.corpus", "required for --only corpus: the grid "
                               "names no second corpus")
@@ -77,7 +91,9 @@ def main(args) -> int:
                                                           else [])
         chosen = tuning.chosen(store.grid_dir(results, grid.name), grid.name) \
             if grid.tuned and not rep.get("retune") else None
-        plans = plan(grid, kinds, rep, chosen, results, args.scale, bool(gpus), args.dry_run)
+        with as_options(*given):
+            plans = plan(grid, kinds, rep, chosen, results, args.scale, bool(gpus),
+                         args.dry_run)
         workers = min(args.workers or 1, grid.workers or args.workers or 1)  # timing: 1
         slots = make_slots(gpus, workers, [r for p in plans for r in p["runs"]])
     except GridError:

@@ -18,6 +18,7 @@ where its arch ignores the axis), bundle, experiment, seed, and its stored confi
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 from transformer.validation import ConfigError, check_known, same_value
@@ -68,6 +69,36 @@ def check_replicate(grid: GridSpec) -> None:
                               f"{rep['retune']!r}")
         if not grid.tuned:
             raise ConfigError("replicate.retune", "the grid tunes nothing; drop it")
+
+
+def overridden(grid: GridSpec, seeds: list[int] | None, corpus: str | None) -> GridSpec:
+    """The grid with its `replicate:` seeds and/or corpus replaced (`ablate replicate
+    --seeds/--corpus`: seeds and a corpus the grid file does not name), validated as the
+    block is; an error names the option."""
+    if seeds is None and corpus is None:
+        return grid
+    spec = copy.deepcopy(grid.spec)
+    spec["replicate"] = {**(spec.get("replicate") or {}),
+                         **({"seeds": seeds} if seeds is not None else {}),
+                         **({"corpus": corpus} if corpus is not None else {})}
+    out = GridSpec(grid.path, spec)
+    with as_options(seeds is not None, corpus is not None):
+        check_replicate(out)
+    return out
+
+
+@contextlib.contextmanager
+def as_options(seeds: bool, corpus: bool):
+    """Re-raise a ConfigError about the block's seeds or corpus as one about the option
+    that set them (where one did)."""
+    try:
+        yield
+    except ConfigError as e:
+        option = {"replicate.seeds": seeds and "--seeds",
+                  "replicate.corpus": corpus and "--corpus"}.get(e.field)
+        if not option:
+            raise
+        raise ConfigError(option, str(e).split(": ", 1)[-1]) from None
 
 
 def check_corpus(grid: GridSpec) -> None:

@@ -157,7 +157,9 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
            + ". Statistics are over seeds: mean ± sample std, 95% confidence intervals from "
              "Student's t; comparisons are paired by seed when both sides share their seeds "
              "(Welch otherwise).\n"]
-    out += verdicts_section(verdict_list)
+    judged = [k for k in replication.KINDS
+              if any((v.get("replicated") or {}).get(k) for v in verdict_list)]
+    out += verdicts_section(verdict_list, replication.ran_on(grid.path, judged))
     out += ladder_section(grid, verdict_list)
     if str(grid.spec.get("notes") or "").strip():
         out += ["", "## What this grid found, and why\n", str(grid.spec["notes"]).strip()]
@@ -192,9 +194,10 @@ def grid_readme(grid, agg, comp, drawn, verdict_list) -> str:
     return "\n".join(out) + FOOTER
 
 
-def verdicts_section(verdict_list: list[dict]) -> list[str]:
-    """The verdicts (one Holm family), each beside its replications, then the sanity
-    checks in a section of their own: they hold by construction and count nowhere."""
+def verdicts_section(verdict_list: list[dict], ran: str = "") -> list[str]:
+    """The verdicts (one Holm family), each beside its replications (`ran`: what they
+    ran on), then the sanity checks in a section of their own: they hold by
+    construction and count nowhere."""
     counted = verdicts_only(verdict_list)
     number = {id(v): i + 1 for i, v in enumerate(verdict_list)}   # as in the grid's checks:
     out = ["## Verdicts\n"]
@@ -205,7 +208,8 @@ def verdicts_section(verdict_list: list[dict]) -> list[str]:
                 f"its own rule says so and p_holm < {ALPHA:g}. p is a comparison's two-sided "
                 "t test against its minimum effect, a bound's one-sided t test, and for a "
                 "check of several parts the largest of theirs. The replications rerun the "
-                "cells these checks read (`ablate replicate`).\n",
+                "cells these checks read (`ablate replicate`)"
+                + (f" on {ran}.\n" if ran else ".\n"),
                 pd.DataFrame([{"#": number[id(v)], "claim": _short(v["claim"]),
                                "original": verdicts.WORDS[v["verdict"]].lower(),
                                "p": fmt_p(v.get("p")), "p_holm": fmt_p(v.get("p_holm")),

@@ -66,6 +66,22 @@ def folder(grid_path: Path, kind: str) -> Path:
     return Path(grid_path) / FOLDER / kind
 
 
+def ran_on(grid_path: Path, kinds=KINDS) -> str:
+    """'held-out seeds 1000, 1001, 1002; second corpus shakespeare (same seeds)': what
+    the stored replications of these kinds ran on, from their manifests ('' when none is
+    readable)."""
+    parts = []
+    for kind in kinds:
+        try:
+            rep = store.read_manifest(folder(grid_path, kind)).get("replication") or {}
+        except (OSError, store.Unreadable):
+            continue
+        seeds = ", ".join(map(str, rep.get("seeds") or []))
+        parts.append(f"{NAMES[kind]} {seeds}" if kind == "seeds"
+                     else f"{NAMES[kind]} {rep.get('corpus')} (same seeds)")
+    return "; ".join(parts)
+
+
 def judge(grid: GridResults, problems: list[str] | None = None) -> dict[str, list | None]:
     """kind -> one entry per check of the grid (its verdict dict there, or None where the
     replication does not cover it); None for a kind with no finished replication run.
