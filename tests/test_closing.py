@@ -21,6 +21,8 @@ CHECKS_BY_KIND = {
                 "compare": {"model.ffn": "swiglu"}, "against": {"model.ffn": "relu"}},
     "best": {"claim": "swiglu is the best FFN", "metric": "test_loss", "better": "lower",
              "best": {"model.ffn": "swiglu"}},
+    "threshold": {"claim": "swiglu's loss stays above 0.95", "metric": "test_loss",
+                  "select": {"model.ffn": "swiglu"}, "above": 0.95},
     "ladder": {"claim": "swiglu's gain holds", "metric": "test_loss", "better": "lower",
                "across": "size", "compare": {"model.ffn": "swiglu"},
                "against": {"model.ffn": "relu"}, "expect": ["holds", "grows", "shrinks"]},
@@ -43,7 +45,8 @@ def build(tmp_path, kind: str, relu_half: float, noise: float = 0.002):
     cells = ([{"model.ffn": f, "_size": s} for s in SIZES for f in FINAL]
              if kind == "ladder" else None)
     gdir = make_grid(tmp_path, spec, lambda c, seed: {
-        "test_loss": FINAL[c["model.ffn"]] + noise * (seed - 1.5) * (c["model.ffn"] == "relu")},
+        "test_loss": FINAL[c["model.ffn"]] + noise * ((seed - 1.5) if c["model.ffn"] == "relu"
+                                                      else 0.5 * (seed % 2))},
         cells=cells)
     if kind == "ladder":
         as_ladder(gdir, SIZES)
@@ -58,11 +61,13 @@ def build(tmp_path, kind: str, relu_half: float, noise: float = 0.002):
 
 @pytest.mark.parametrize("kind", sorted(CHECKS_BY_KIND))
 def test_a_gap_closing_fast_is_flagged_and_said(tmp_path, kind):
-    # swiglu − relu: -0.5 at step 50, -0.1 at step 100: one more such doubling reverses it
+    # swiglu − relu: -0.5 at step 50, -0.1 at step 100: one more such doubling reverses it;
+    # swiglu − its bound 0.95: +1.05, then +0.05
     v = verdicts.evaluate_grid(build(tmp_path, kind, relu_half=2.5))[0]
     assert v["verdict"] == "supported", v["evidence"]
-    assert v["closing"] and all("val_loss -0.5 at half the steps -> -0.1 at the last "
-                                "(100 steps)" in c for c in v["closing"])
+    said = ("the bound 0.95: val_loss +1.05 at half the steps -> +0.05" if kind == "threshold"
+            else "val_loss -0.5 at half the steps -> -0.1")
+    assert v["closing"] and all(f"{said} at the last (100 steps)" in c for c in v["closing"])
     assert len(v["closing"]) == (len(SIZES) if kind == "ladder" else 1)
     assert "*Gap still closing when training stops*" in verdicts.in_words(v)
 

@@ -4,8 +4,8 @@ A verdict read at the end of a fixed budget holds for that budget. When the gap 
 its two sides is still shrinking as training stops, a longer run may close or reverse it:
 the "budget too small" behind many surprising ablation results. So, for every gap a check
 judges at the end of training (its kind's `gaps`: compare − against, per part with
-`each`; best − every rival; per size on a ladder), this reads the learning curves in
-metrics.csv:
+`each`; best − every rival; per size on a ladder; a threshold's mean − its bound), this
+reads the learning curves in metrics.csv:
 
 - the curve of the check's metric, or for a `test_` metric (measured once, at the end)
   its `val_` twin, logged during training;
@@ -50,7 +50,9 @@ def closing(grid: GridResults, check: dict, runs: pd.DataFrame) -> dict:
         gap = _gap(ends, runs, a_sel, b_sel)
         if gap is not None and _is_closing(gap[0], gap[1]):
             half, end, steps = gap
-            found.append(f"{describe_selector(a_sel)} − {describe_selector(b_sel)}: "
+            against = (describe_selector(b_sel) if isinstance(b_sel, dict)
+                       else f"the bound {b_sel:g}")
+            found.append(f"{describe_selector(a_sel)} − {against}: "
                          f"{curve} {half:+.3g} at half the steps -> {end:+.3g} at the "
                          f"last ({' and '.join(f'{n:,}' for n in steps)} steps)")
     return {"closing": found} if found else {}
@@ -87,22 +89,32 @@ def _ends(grid: GridResults, metric: str, runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=["half", "end", "s_end"])
 
 
-def _gap(ends: pd.DataFrame, runs: pd.DataFrame, a_sel: dict, b_sel: dict):
+def _gap(ends: pd.DataFrame, runs: pd.DataFrame, a_sel: dict, b_sel):
     """(mean gap at half the steps, at the last, [the runs' last steps]) over the seeds
-    both sides have, or None."""
-    sides, steps = [], set()
-    for sel in (a_sel, b_sel):
-        sub = runs[select(runs, sel)]
-        sub = sub[sub["run_id"].isin(ends.index)]
-        if sub.empty:
-            return None
-        at = ends.loc[sub["run_id"]]
-        steps |= set(at["s_end"])
-        sides.append(at[["half", "end"]].assign(seed=sub["seed"].to_numpy())
-                     .groupby("seed").mean())
-    a, b = sides
-    seeds = a.index.intersection(b.index)
-    if seeds.empty:
+    both sides have, or None. b_sel may be a number: a bound (threshold checks), the
+    same at both points."""
+    a = _side(ends, runs, a_sel)
+    if a is None:
         return None
-    gap = a.loc[seeds] - b.loc[seeds]
-    return float(gap["half"].mean()), float(gap["end"].mean()), sorted(int(n) for n in steps)
+    if isinstance(b_sel, dict):
+        b = _side(ends, runs, b_sel)
+        if b is None:
+            return None
+        seeds = a[0].index.intersection(b[0].index)
+        gap, steps = a[0].loc[seeds] - b[0].loc[seeds], a[1] + b[1]
+    else:
+        gap, steps = a[0] - float(b_sel), a[1]
+    if gap.empty:
+        return None
+    return float(gap["half"].mean()), float(gap["end"].mean()), sorted(set(steps))
+
+
+def _side(ends: pd.DataFrame, runs: pd.DataFrame, sel: dict):
+    """(seed -> mean half and end over the side's runs, the runs' last steps), or None."""
+    sub = runs[select(runs, sel)]
+    sub = sub[sub["run_id"].isin(ends.index)]
+    if sub.empty:
+        return None
+    at = ends.loc[sub["run_id"]]
+    per_seed = at[["half", "end"]].assign(seed=sub["seed"].to_numpy()).groupby("seed").mean()
+    return per_seed, [int(n) for n in at["s_end"]]

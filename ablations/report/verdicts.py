@@ -234,7 +234,9 @@ def judged(d: Diff, better: str, min_eff: float, verdicts: list[str], ps: list[f
 @CHECKS.register("threshold", "the 95% CI of the selected runs' mean lies below and/or "
                  "above a bound", optional=("select", "below", "above"),
                  marks=("below", "above"), one_of=("below", "above"), selectors=("select",),
-                 numbers=("below", "above"))
+                 numbers=("below", "above"),
+                 gaps=lambda check, runs: [(check.get("select") or {}, float(check[op]))
+                                           for op in ("below", "above") if op in check])
 def _threshold(check: dict, runs: pd.DataFrame, metric: str):
     sel = check.get("select") or {}
     s = describe(side(runs, sel, metric))
