@@ -358,9 +358,13 @@ def test_resume_after_kill_at_random_points_is_byte_identical(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
 def test_sigterm_during_evaluation_stops_the_evaluation_child(store_copy):
-    grid, results, runs = store_copy
-    # the evaluations take a second or two: a SIGTERM can arrive after they are done, so
-    # the race is tried again (an early finish exits 0 and proves nothing either way)
+    _, results, runs = store_copy
+    # a long evaluation (many more val batches, same weights), so that a loaded machine's
+    # slow polling still sees it running; a SIGTERM that arrives after it is done is
+    # tried again (an early finish exits 0 and proves nothing either way)
+    grid = write_grid(results.parent)
+    grid.write_text(grid.read_text().replace(
+        "{model.causal: true}", "{model.causal: true, train.eval_batches: 3000}"))
     for _ in range(3):
         for rd in runs:
             shutil.rmtree(rd / "evals", ignore_errors=True)
