@@ -365,6 +365,7 @@ def test_sigterm_during_evaluation_stops_the_evaluation_child(store_copy):
     grid = write_grid(results.parent)
     grid.write_text(grid.read_text().replace(
         "{model.causal: true}", "{model.causal: true, train.eval_batches: 3000}"))
+    tries = []
     for _ in range(3):
         for rd in runs:
             shutil.rmtree(rd / "evals", ignore_errors=True)
@@ -375,11 +376,13 @@ def test_sigterm_during_evaluation_stops_the_evaluation_child(store_copy):
         wait_for(lambda r=runner: evaluators_of(r.pid) or r.poll() is not None)
         evaluators = evaluators_of(runner.pid)
         if not evaluators:                         # finished before we saw them
-            runner.communicate(timeout=60)
+            _, err = runner.communicate(timeout=60)
+            tries.append(f"no evaluator seen, exit {runner.returncode}: {err[-300:]}")
             continue
         runner.send_signal(signal.SIGTERM)
         _, err = runner.communicate(timeout=60)
         if runner.returncode == 0:                 # done before the signal landed
+            tries.append(f"exit 0 after the SIGTERM: {err[-300:]}")
             continue
         assert runner.returncode == 143, err
         assert err.strip().splitlines()[-1] == "ablate run: interrupted: rerun to resume"
@@ -387,7 +390,8 @@ def test_sigterm_during_evaluation_stops_the_evaluation_child(store_copy):
             assert not Path(f"/proc/{pid}").exists() or \
                 "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
         return
-    pytest.fail("the evaluations finished before a SIGTERM could reach them, three times")
+    pytest.fail("the evaluations finished before a SIGTERM could reach them, three "
+                "times:\n" + "\n".join(tries))
 
 
 def evaluators_of(pid: int) -> list[int]:
