@@ -8,7 +8,8 @@
 #   ./run_all.sh --replicate         the catalogue, then each grid's replication
 #                                    (`ablate replicate`: held-out seeds, second corpus)
 #   ./run_all.sh --ladders           the catalogue, then the scale ladders
-#                                    (ablations/grids/ladders/*.yaml)
+#                                    (ablations/grids/ladders/*.yaml); with --replicate,
+#                                    the ladders' replications too
 #
 # Resumable: interrupt it at any point and run the same command again; finished runs
 # are skipped and interrupted ones resume from their last checkpoint. Arguments after
@@ -62,7 +63,7 @@ done
 
 # replications after the whole catalogue: a tuned grid's reuse its chosen values
 if [[ $replicate -eq 1 ]]; then
-  for grid in ablations/grids/*.yaml; do
+  for grid in "${grids[@]}"; do
     echo "== replicate $grid" >&2
     rc=0
     "$PY" -m ablations replicate "$grid" --results "$results" ${scale[@]+"${scale[@]}"} \

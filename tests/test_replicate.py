@@ -11,6 +11,9 @@ import textwrap
 import pytest
 
 from ablations.cli import main as cli
+from ablations.grid import SHIPPED
+from ablations.grid.load import load
+from ablations.grid.replication_spec import text_experiments
 from report_fixtures import make_grid
 
 GRID = """
@@ -251,3 +254,15 @@ def test_an_untuned_experiment_of_a_tuned_grid_is_replicated_too():
     assert reads(check, view("probe", 0.003, "probe: a"), chosen)
     assert reads(check, view("text", 0.01, "text: b"), chosen)
     assert not reads(check, view("text", 0.003, "text: b"), chosen)
+
+
+@pytest.mark.parametrize("path", sorted(SHIPPED.glob("*.yaml")) + sorted(
+    SHIPPED.glob("ladders/*.yaml")), ids=lambda p: str(p.relative_to(SHIPPED).with_suffix("")))
+def test_every_shipped_grid_and_ladder_declares_its_replication(path):
+    """`./run_all.sh --replicate [--ladders]` replicates every shipped grid: each declares
+    at least 3 held-out seeds, and a second corpus where it trains on text."""
+    grid = load(path)
+    rep = grid.spec.get("replicate")
+    assert rep, f"{path.name}: no replicate: block"
+    assert len(rep["seeds"]) >= 3
+    assert ("corpus" in rep) == bool(text_experiments(grid)), path.name
