@@ -13,6 +13,8 @@ import sys
 
 from transformer.validation import ConfigError
 
+from . import procs
+
 COMMANDS = {
     "list": ("ablations.listing", "variants, tasks and grids; a task's fields (list TASK, "
                                   "--fields)"),
@@ -58,18 +60,21 @@ def main(argv: list[str] | None = None) -> int:
     adder(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
     runner = getattr(module, "main_one" if name == "_run_one" else "main")
-    if name in ("run", "report", "explore"):
+    if name in ("run", "replicate", "report", "explore"):
         # SIGTERM unwinds like Ctrl-C: the pool's clean-up stops every child it started
-        signal.signal(signal.SIGTERM, _terminated)
+        signal.signal(signal.SIGTERM, procs.on_sigterm)
     try:
-        return runner(args)
+        code = runner(args)
+        if procs.terminated():          # its exception was dropped (raised in a finalizer)
+            raise procs.Terminated()
+        return code
     except ConfigError as e:
         print(f"ablate {name}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        resume = ": rerun to resume" if name in ("run", "train") else ""
+        resume = ": rerun to resume" if name in ("run", "replicate", "train") else ""
         print(f"ablate {name}: interrupted{resume}", file=sys.stderr)
-        return 143 if isinstance(e, Terminated) else 130
+        return 143 if isinstance(e, procs.Terminated) else 130
     except OSError as e:
         if name not in ("run", "report"):
             raise
@@ -79,10 +84,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so that clean-up runs as after Ctrl-C."""
-
-
-def _terminated(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)     # a second one must not cut clean-up
-    raise Terminated()

@@ -381,8 +381,8 @@ def test_sigterm_during_evaluation_stops_the_evaluation_child(store_copy):
             continue
         runner.send_signal(signal.SIGTERM)
         _, err = runner.communicate(timeout=60)
-        if runner.returncode == 0:                 # done before the signal landed
-            tries.append(f"exit 0 after the SIGTERM: {err[-300:]}")
+        if all(list((rd / "evals").glob("*.json")) for rd in runs):   # done before it
+            tries.append(f"evaluations done, exit {runner.returncode}: {err[-1500:]}")
             continue
         assert runner.returncode == 143, err
         assert err.strip().splitlines()[-1] == "ablate run: interrupted: rerun to resume"
@@ -392,6 +392,49 @@ def test_sigterm_during_evaluation_stops_the_evaluation_child(store_copy):
         return
     pytest.fail("the evaluations finished before a SIGTERM could reach them, three "
                 "times:\n" + "\n".join(tries))
+
+
+@pytest.fixture
+def sigterm_state(monkeypatch):
+    """The process's SIGTERM handler and the remembered signal, restored afterwards."""
+    from ablations import procs
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(procs, "_signalled", False)
+    yield procs
+    signal.signal(signal.SIGTERM, handler)
+
+
+def dropped_sigterm(procs) -> None:
+    """A SIGTERM whose exception Python dropped, as it does one raised in a finalizer."""
+    with contextlib.suppress(procs.Terminated):
+        procs.on_sigterm(signal.SIGTERM, None)
+
+
+def test_a_dropped_sigterm_still_stops_a_wait_on_children(sigterm_state):
+    procs = sigterm_state
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dropped_sigterm(procs)
+        start = time.monotonic()
+        with pytest.raises(procs.Terminated):
+            procs.wait_all([child])
+        assert time.monotonic() - start < 30 and child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("command", ["run", "replicate"])
+def test_a_dropped_sigterm_still_exits_143_and_says_interrupted(sigterm_state, command,
+                                                                 monkeypatch, capsys):
+    """The command finished (the exception was lost), but a SIGTERM arrived: the exit
+    status must not say success."""
+    import importlib
+    module = importlib.import_module({"run": "ablations.grid.runner",
+                                      "replicate": "ablations.grid.replicate"}[command])
+    monkeypatch.setattr(module, "main", lambda args: dropped_sigterm(sigterm_state) or 0)
+    assert cli([command, "grid.yaml"]) == 143
+    assert capsys.readouterr().err.strip() == f"ablate {command}: interrupted: rerun to resume"
 
 
 def evaluators_of(pid: int) -> list[int]:

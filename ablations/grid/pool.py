@@ -22,6 +22,7 @@ import time
 from transformer.validation import ConfigError
 
 from .. import store
+from ..procs import Terminated, terminated
 from .children import (Workers, kill, launch, lock_held,
                        os_error, outcome)
 from .progress import GridProgress
@@ -141,6 +142,8 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
                     progress.done(text, status, detail)
                 progress.tick()
                 time.sleep(poll)
+                if terminated():           # a SIGTERM whose exception a finalizer dropped
+                    raise Terminated()
         finally:
             for child, _, _ in active.values():       # interrupted: resume them next time
                 kill(child)

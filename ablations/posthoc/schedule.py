@@ -11,7 +11,7 @@ from pathlib import Path
 from transformer.validation import ConfigError
 
 from .. import store
-from ..procs import die_with_parent
+from ..procs import die_with_parent, wait_all
 from .spec import (KEY, applies, check_evaluate, check_scorer, check_shapes, eval_config,
                    missing, scorers)
 
@@ -110,8 +110,7 @@ def run_missing(evaluate: dict | None, runs, results: Path, grid: str,
         for chunk, env in zip(chunks, envs):
             procs.append(subprocess.Popen(cmd + [str(d) for d in chunk], env=env,
                                           preexec_fn=die_with_parent))
-        for p in procs:
-            p.wait()
+        wait_all(procs)
     finally:              # interrupted (Ctrl-C, SIGTERM): no evaluation outlives the runner
         for p in procs:
             if p.poll() is None:
