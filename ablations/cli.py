@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, procs.on_sigterm)
     try:
         code = runner(args)
-        if procs.terminated():          # its exception was dropped (raised in a finalizer)
-            raise procs.Terminated()
+        procs.check_terminated()        # a SIGTERM whose exception Python dropped
         return code
     except ConfigError as e:
         print(f"ablate {name}: error: {e}", file=sys.stderr)

@@ -44,17 +44,18 @@ def on_sigterm(signum, frame):
     raise Terminated()
 
 
-def terminated() -> bool:
-    """Whether a SIGTERM arrived, whether or not its exception reached the caller."""
-    return _signalled
+def check_terminated() -> None:
+    """Raise Terminated if a SIGTERM arrived, whether or not its exception reached the
+    caller."""
+    if _signalled:
+        raise Terminated()
 
 
 def wait_all(procs: list[subprocess.Popen], poll_s: float = 0.2) -> None:
     """Wait for every child, raising Terminated once a SIGTERM has arrived."""
     for p in procs:
         while True:
-            if _signalled:
-                raise Terminated()
+            check_terminated()
             try:
                 p.wait(timeout=poll_s)
                 break

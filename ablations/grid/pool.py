@@ -22,7 +22,7 @@ import time
 from transformer.validation import ConfigError
 
 from .. import store
-from ..procs import Terminated, terminated
+from ..procs import check_terminated
 from .children import (Workers, kill, launch, lock_held,
                        os_error, outcome)
 from .progress import GridProgress
@@ -142,8 +142,7 @@ def run_pool(pending: list, grid: str, slots: Slots, plugins: list[str],
                     progress.done(text, status, detail)
                 progress.tick()
                 time.sleep(poll)
-                if terminated():           # a SIGTERM whose exception a finalizer dropped
-                    raise Terminated()
+                check_terminated()         # a SIGTERM whose exception Python dropped
         finally:
             for child, _, _ in active.values():       # interrupted: resume them next time
                 kill(child)
